@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+
+	cedar "github.com/cedar-policy/cedar-go"
+)
+
+// snapshot is one immutable generation of the policy store. Checks read the
+// current snapshot through an atomic pointer and never lock; writers build a
+// new snapshot beside it and swap it in.
+type snapshot struct {
+	epoch    uint64               // changes with every write; the cache keys on it
+	revision uint64               // store-wide write counter, source of policy versions
+	policies []*compiled          // sorted by id
+	byID     map[string]*compiled //
+	index    *scopeIndex          // nil when the index is disabled
+	schema   *schema              // nil when no schema is loaded
+}
+
+func newSnapshot(epoch, revision uint64, byID map[string]*compiled, sch *schema, indexed bool) *snapshot {
+	s := &snapshot{epoch: epoch, revision: revision, byID: byID, schema: sch}
+	s.policies = make([]*compiled, 0, len(byID))
+	for _, c := range byID {
+		s.policies = append(s.policies, c)
+	}
+	slices.SortFunc(s.policies, func(a, b *compiled) int { return strings.Compare(a.ID, b.ID) })
+	if indexed {
+		s.index = buildIndex(s.policies)
+	}
+	return s
+}
+
+// policyIter lets cedar.Authorize range over a subset of policies.
+type policyIter []*compiled
+
+func (l policyIter) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
+		for _, c := range l {
+			if !yield(cedar.PolicyID(c.ID), c.policy) {
+				return
+			}
+		}
+	}
+}
+
+// match is the outcome of Cedar's semantics over the policies that apply:
+// the satisfied permits and forbids, each sorted by id, and the errors.
+type match struct {
+	permits, forbids []*compiled
+	errors           []EvalError
+}
+
+// evaluate finds the satisfied policies for req. With the index, scope-only
+// policies are decided natively from the scope alone and only policies with
+// conditions go through cedar.Authorize; without it, every policy does.
+func (s *snapshot) evaluate(view EntityView, req *cedar.Request) match {
+	if s.index == nil {
+		return s.authorize(policyIter(s.policies), view, req, match{})
+	}
+	ancP := ancestorsIn(view, req.Principal)
+	ancA := ancestorsIn(view, req.Action)
+	ancR := ancestorsIn(view, req.Resource)
+
+	// Walk the most selective dimension's buckets; check the full scope of
+	// each policy found there exactly.
+	var bp, ba, br [8][]int32
+	pb, pn := s.index.principal.buckets(bp[:0], req.Principal, ancP)
+	ab, an := s.index.action.buckets(ba[:0], req.Action, ancA)
+	rb, rn := s.index.resource.buckets(br[:0], req.Resource, ancR)
+	walk := pb
+	if an < pn && an <= rn {
+		walk = ab
+	} else if rn < pn {
+		walk = rb
+	}
+
+	var hitBuf [16]int32
+	hits := hitBuf[:0]
+	for _, bucket := range walk {
+		for _, i := range bucket {
+			c := s.policies[i]
+			if c.principal.matches(req.Principal, ancP) &&
+				c.action.matches(req.Action, ancA) &&
+				c.resource.matches(req.Resource, ancR) {
+				hits = append(hits, i)
+			}
+		}
+	}
+	// Buckets may overlap (an in-set scope, ancestors listed twice); sorting
+	// by index also orders the hits by policy id.
+	slices.Sort(hits)
+	hits = slices.Compact(hits)
+
+	var m match
+	var condBuf [8]*compiled
+	conditional := condBuf[:0]
+	for _, i := range hits {
+		c := s.policies[i]
+		switch {
+		case !c.scopeOnly:
+			conditional = append(conditional, c)
+		case c.permit:
+			m.permits = append(m.permits, c)
+		default:
+			m.forbids = append(m.forbids, c)
+		}
+	}
+	if len(conditional) == 0 {
+		return m
+	}
+	return s.authorize(policyIter(conditional), view, req, m)
+}
+
+// authorize runs Cedar over policies and merges what it finds into m.
+// Cedar reports only the forbids when any forbid is satisfied, which is all
+// a decision needs: a satisfied forbid denies whatever the permits say.
+func (s *snapshot) authorize(policies policyIter, view EntityView, req *cedar.Request, m match) match {
+	_, diag := cedar.Authorize(policies, view, *req)
+	for _, r := range diag.Reasons {
+		c := s.byID[string(r.PolicyID)]
+		if c.permit {
+			m.permits = append(m.permits, c)
+		} else {
+			m.forbids = append(m.forbids, c)
+		}
+	}
+	for _, e := range diag.Errors {
+		m.errors = append(m.errors, EvalError{PolicyID: string(e.PolicyID), Message: e.Message})
+	}
+	byID := func(a, b *compiled) int { return strings.Compare(a.ID, b.ID) }
+	slices.SortFunc(m.permits, byID)
+	slices.SortFunc(m.forbids, byID)
+	slices.SortFunc(m.errors, func(a, b EvalError) int { return strings.Compare(a.PolicyID, b.PolicyID) })
+	return m
+}
+
+// DefaultDenyReason is the reason of a Deny when no permit matched.
+const DefaultDenyReason = "no policy permits this request"
+
+// decision maps Cedar's outcome onto the engine's decisions: a satisfied
+// forbid denies with its @reason; otherwise a satisfied permit allows,
+// unless a satisfied permit asks for oversight.
+func (m *match) decision() Decision {
+	d := Decision{Errors: m.errors}
+	switch {
+	case len(m.forbids) > 0:
+		first := m.forbids[0]
+		d.Kind, d.PolicyID, d.Reason = Deny, first.ID, first.reason
+		if d.Reason == "" {
+			d.Reason = fmt.Sprintf("forbidden by policy %q", first.ID)
+		}
+		d.MatchedPolicies = ids(m.forbids)
+	case len(m.permits) > 0:
+		d.Kind = Allow
+		d.MatchedPolicies = ids(m.permits)
+		// Any satisfied permit that demands oversight makes the request
+		// wait for approval, even when an unannotated permit also matches:
+		// otherwise a broad permit would silently bypass oversight.
+		for _, c := range m.permits {
+			if c.oversight != nil {
+				d.Kind, d.PolicyID, d.Oversight = RequiresOversight, c.ID, *c.oversight
+				break
+			}
+		}
+	default:
+		d.Kind, d.Reason = Deny, DefaultDenyReason
+	}
+	return d
+}
+
+func ids(cs []*compiled) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}
