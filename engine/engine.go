@@ -132,24 +132,18 @@ func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
 		hash = h
 	}
 
-	creq, err := req.cedarRequest()
-	if err != nil {
+	if err := req.validateJSON(e.cfg.limits); err != nil {
 		return denyError(err), err
 	}
 	if e.cfg.validateRequests && snap.schema != nil {
-		if err := snap.schema.checkRequest(creq); err != nil {
+		if err := snap.schema.checkRequest(req); err != nil {
 			return denyError(err), err
 		}
 	}
-	if len(req.Principal.Attributes) > 0 {
-		attrs, err := parseObject(req.Principal.Attributes)
-		if err != nil {
-			err = invalidRequest("principal attributes: %v", err)
-			return denyError(err), err
-		}
-		view = withPrincipalAttributes(view, creq.Principal, attrs)
+	m, err := snap.evaluate(view, req)
+	if err != nil {
+		return denyError(err), err
 	}
-	m := snap.evaluate(view, &creq)
 	d := m.decision()
 	if e.cache != nil && d.Kind == Allow {
 		e.cache.put(hash, key, snap.epoch, view.Revision(), start, d)

@@ -4,45 +4,125 @@ import (
 	cedar "github.com/cedar-policy/cedar-go"
 )
 
-// scopeIndex pre-selects the policies whose scope can match a request. For
-// each of principal, action and resource it buckets policies by the entity
-// (==, in, is-in, in-set) or type (is) their scope names, or as a wildcard.
-// A request looks up its entity, the entity's ancestors and its type, so a
-// policy is reached exactly when its scope can match: the index only ever
-// drops policies that provably cannot apply.
+// Dimensions of a policy scope.
+const (
+	dimPrincipal = iota
+	dimAction
+	dimResource
+	dims
+)
+
+// scopeIndex pre-selects the policies whose scope can match a request.
+//
+// Every policy is filed once, under its most selective scope constraint
+// (its "home"): the entity it names with ==, in, is-in or in-set, or the
+// type it names with is, in whichever of principal, action and resource
+// that bucket is smallest. A request visits, in each dimension, the bucket
+// of its entity, of each of the entity's ancestors and of its type: exactly
+// the buckets a matching policy can be filed under. So the index only ever
+// leaves out policies that provably cannot apply, and the candidates are
+// then matched exactly on all three constraints.
 type scopeIndex struct {
-	principal, action, resource dimension
+	uids   map[cedar.EntityUID]int32
+	types  map[cedar.EntityType]int32
+	scopes [][dims]iscope  // per policy, in snapshot order
+	byUID  [dims][][]int32 // per dimension, indexed by interned entity
+	byType [dims][][]int32 // per dimension, indexed by interned type
+	any    []int32         // policies with no constraint to file under
 }
 
-// dimension indexes one of the three scope constraints.
-type dimension struct {
-	byUID  map[cedar.EntityUID][]int32
-	byType map[cedar.EntityType][]int32
-	any    []int32
-}
+// typeWeight makes a type bucket look this many times larger than an entity
+// bucket of the same size when choosing a home: every entity of the type
+// reaches it, while only an entity and its descendants reach an entity's.
+const typeWeight = 8
 
-func newDimension() dimension {
-	return dimension{byUID: map[cedar.EntityUID][]int32{}, byType: map[cedar.EntityType][]int32{}}
-}
-
-func (d *dimension) add(i int32, s *scope) {
-	switch s.kind {
-	case scopeAll:
-		d.any = append(d.any, i)
-	case scopeEq, scopeIn, scopeIsIn:
-		d.byUID[s.uid] = append(d.byUID[s.uid], i)
-	case scopeIs:
-		d.byType[s.typ] = append(d.byType[s.typ], i)
-	case scopeInSet:
-		for j, u := range s.uids {
-			if !containsBefore(s.uids, j, u) {
-				d.byUID[u] = append(d.byUID[u], i)
+func buildIndex(policies []*compiled) *scopeIndex {
+	x := &scopeIndex{
+		uids:   map[cedar.EntityUID]int32{},
+		types:  map[cedar.EntityType]int32{},
+		scopes: make([][dims]iscope, len(policies)),
+	}
+	for i, c := range policies {
+		for d, s := range [dims]*scope{&c.principal, &c.action, &c.resource} {
+			x.scopes[i][d] = x.intern(s)
+		}
+	}
+	var uidCount, typeCount [dims][]int
+	for d := range dims {
+		uidCount[d] = make([]int, len(x.uids))
+		typeCount[d] = make([]int, len(x.types))
+		x.byUID[d] = make([][]int32, len(x.uids))
+		x.byType[d] = make([][]int32, len(x.types))
+	}
+	for i := range x.scopes {
+		for d := range dims {
+			s := &x.scopes[i][d]
+			for _, u := range s.uids {
+				uidCount[d][u]++
+			}
+			if s.kind == scopeIs {
+				typeCount[d][s.typ]++
 			}
 		}
 	}
+	for i := range x.scopes {
+		home, best := -1, 0
+		for d := range dims {
+			s := &x.scopes[i][d]
+			cost := 0
+			switch s.kind {
+			case scopeAll:
+				continue
+			case scopeIs:
+				cost = typeWeight * typeCount[d][s.typ]
+			default:
+				for _, u := range s.uids {
+					cost += uidCount[d][u]
+				}
+			}
+			if home < 0 || cost < best {
+				home, best = d, cost
+			}
+		}
+		if home < 0 {
+			x.any = append(x.any, int32(i))
+			continue
+		}
+		s := &x.scopes[i][home]
+		if s.kind == scopeIs {
+			x.byType[home][s.typ] = append(x.byType[home][s.typ], int32(i))
+			continue
+		}
+		for j, u := range s.uids {
+			if !containsBefore(s.uids, j, u) {
+				x.byUID[home][u] = append(x.byUID[home][u], int32(i))
+			}
+		}
+	}
+	return x
 }
 
-func containsBefore(uids []cedar.EntityUID, j int, u cedar.EntityUID) bool {
+func (x *scopeIndex) intern(s *scope) iscope {
+	is := iscope{kind: s.kind, typ: -1}
+	if s.kind == scopeIs || s.kind == scopeIsIn {
+		is.typ = internKey(x.types, s.typ)
+	}
+	for _, u := range s.uids {
+		is.uids = append(is.uids, internKey(x.uids, u))
+	}
+	return is
+}
+
+func internKey[K comparable](m map[K]int32, k K) int32 {
+	id, ok := m[k]
+	if !ok {
+		id = int32(len(m))
+		m[k] = id
+	}
+	return id
+}
+
+func containsBefore(uids []int32, j int, u int32) bool {
 	for _, v := range uids[:j] {
 		if v == u {
 			return true
@@ -51,31 +131,48 @@ func containsBefore(uids []cedar.EntityUID, j int, u cedar.EntityUID) bool {
 	return false
 }
 
-// buckets appends to dst every bucket entity e (with ancestors anc) can
-// reach and returns them with their total length.
-func (d *dimension) buckets(dst [][]int32, e cedar.EntityUID, anc []cedar.EntityUID) ([][]int32, int) {
-	total := 0
-	add := func(b []int32) {
-		if len(b) > 0 {
-			dst = append(dst, b)
-			total += len(b)
+// resolve interns a request entity; buf provides room for its ancestors.
+func (x *scopeIndex) resolve(uid cedar.EntityUID, anc []cedar.EntityUID, buf []int32) ientity {
+	e := ientity{self: -1, typ: -1, anc: buf[:0]}
+	if id, ok := x.uids[uid]; ok {
+		e.self = id
+	}
+	if id, ok := x.types[uid.Type]; ok {
+		e.typ = id
+	}
+	for _, a := range anc {
+		if id, ok := x.uids[a]; ok {
+			e.anc = append(e.anc, id)
 		}
 	}
-	add(d.any)
-	add(d.byType[e.Type])
-	add(d.byUID[e])
-	for _, a := range anc {
-		add(d.byUID[a])
-	}
-	return dst, total
+	return e
 }
 
-func buildIndex(policies []*compiled) *scopeIndex {
-	idx := &scopeIndex{principal: newDimension(), action: newDimension(), resource: newDimension()}
-	for i, c := range policies {
-		idx.principal.add(int32(i), &c.principal)
-		idx.action.add(int32(i), &c.action)
-		idx.resource.add(int32(i), &c.resource)
+// candidates appends to hits every policy whose scope matches the request
+// exactly, in policy order, without duplicates.
+func (x *scopeIndex) candidates(req *[dims]ientity, hits []int32) []int32 {
+	visit := func(bucket []int32) {
+		for _, i := range bucket {
+			s := &x.scopes[i]
+			if s[dimPrincipal].matches(&req[dimPrincipal]) &&
+				s[dimAction].matches(&req[dimAction]) &&
+				s[dimResource].matches(&req[dimResource]) {
+				hits = append(hits, i)
+			}
+		}
 	}
-	return idx
+	visit(x.any)
+	for d := range dims {
+		e := &req[d]
+		if e.typ >= 0 {
+			visit(x.byType[d][e.typ])
+		}
+		if e.self >= 0 {
+			visit(x.byUID[d][e.self])
+		}
+		for _, a := range e.anc {
+			visit(x.byUID[d][a])
+		}
+	}
+	return hits
 }

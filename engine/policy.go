@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cedar "github.com/cedar-policy/cedar-go"
+	cedarast "github.com/cedar-policy/cedar-go/ast"
 	xast "github.com/cedar-policy/cedar-go/x/exp/ast"
 )
 
@@ -44,14 +45,19 @@ const DefaultOversightTimeout = 15 * time.Minute
 // snapshots, so a write never re-parses untouched policies.
 type compiled struct {
 	Policy
-	policy    *cedar.Policy
-	permit    bool
-	scopeOnly bool // no when/unless: the scope alone decides whether it matches
-	principal scope
-	action    scope
-	resource  scope
-	reason    string     // @reason, for forbids
-	oversight *Oversight // from @oversight/@approvers/@timeout, nil if none
+	policy *cedar.Policy
+	// conditions is the policy with its scope widened to "any": once the
+	// index has matched the scope exactly, Cedar need only evaluate the
+	// when/unless clauses (scopes cannot raise errors, so the outcome and
+	// the errors are the same). Nil for scope-only policies.
+	conditions *cedar.Policy
+	permit     bool
+	scopeOnly  bool // no when/unless: the scope alone decides whether it matches
+	principal  scope
+	action     scope
+	resource   scope
+	reason     string     // @reason, for forbids
+	oversight  *Oversight // from @oversight/@approvers/@timeout, nil if none
 }
 
 // parsePolicy parses text, which must hold exactly one policy, and compiles
@@ -138,6 +144,11 @@ func compilePolicy(id, text string, p *cedar.Policy) (*compiled, error) {
 	}
 	if !c.permit {
 		c.Effect = "forbid"
+	}
+	if !c.scopeOnly {
+		unscoped := *ast
+		unscoped.Principal, unscoped.Action, unscoped.Resource = xast.ScopeTypeAll{}, xast.ScopeTypeAll{}, xast.ScopeTypeAll{}
+		c.conditions = cedar.NewPolicyFromAST((*cedarast.Policy)(&unscoped))
 	}
 	o, err := oversightOf(annotations)
 	if err != nil {

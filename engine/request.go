@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	cedar "github.com/cedar-policy/cedar-go"
@@ -77,7 +79,8 @@ func (r *Request) actionRef() EntityRef {
 	return r.Action
 }
 
-// validate checks everything that can be checked without parsing JSON.
+// validate checks the request's shape and size, cheaply enough to run
+// before the decision cache.
 func (r *Request) validate(l Limits) error {
 	switch {
 	// Cedar allows empty ids, so only the types are required.
@@ -100,37 +103,87 @@ func (r *Request) validate(l Limits) error {
 	if size > l.MaxRequestBytes {
 		return invalidRequest("request is %d bytes, the limit is %d", size, l.MaxRequestBytes)
 	}
-	if err := checkJSONDepth(r.Context, l.MaxJSONDepth); err != nil {
+	return nil
+}
+
+// validateJSON checks the request's JSON fields. It runs only on a cache
+// miss: a cache hit means these exact bytes were accepted before.
+func (r *Request) validateJSON(l Limits) error {
+	if err := checkObject(r.Context, l.MaxJSONDepth); err != nil {
 		return invalidRequest("context: %v", err)
 	}
-	if err := checkJSONDepth(r.Principal.Attributes, l.MaxJSONDepth); err != nil {
+	if err := checkObject(r.Principal.Attributes, l.MaxJSONDepth); err != nil {
 		return invalidRequest("principal attributes: %v", err)
+	}
+	if bytes.Contains(r.Context, []byte(`"`+delegationKey+`"`)) {
+		// Rare enough to afford a full decode to see whether the key is at
+		// the top level.
+		if ctx, err := decodeObject(r.Context); err == nil {
+			if _, ok := ctx.Get(delegationKey); ok {
+				return invalidRequest("context.%s is reserved for the delegation chain", delegationKey)
+			}
+		}
 	}
 	return nil
 }
 
-// cedarRequest converts r (already validated) into Cedar's request.
-func (r *Request) cedarRequest() (cedar.Request, error) {
-	ctx, err := parseObject(r.Context)
+// checkObject accepts empty input or a well-formed JSON object nested no
+// deeper than maxDepth. It does not decode: values are decoded only when a
+// policy reads them.
+func checkObject(b []byte, maxDepth int) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := checkJSONDepth(b, maxDepth); err != nil {
+		return err
+	}
+	if !json.Valid(b) {
+		return errors.New("not valid JSON")
+	}
+	if b = bytes.TrimLeft(b, " \t\r\n"); b[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	return nil
+}
+
+// uids returns the request's principal, action and resource as Cedar
+// entity uids.
+func (r *Request) uids() [dims]cedar.EntityUID {
+	return [dims]cedar.EntityUID{
+		dimPrincipal: cedar.NewEntityUID(cedar.EntityType(r.Principal.Type), cedar.String(r.Principal.ID)),
+		dimAction:    r.actionRef().uid(),
+		dimResource:  r.Resource.uid(),
+	}
+}
+
+// forCedar builds what cedar.Authorize needs: the request with its decoded
+// context (and the delegation chain in it), and a view that shows the
+// principal's request attributes. It is only called when a policy with
+// conditions applies: scope-only policies never read either.
+func (r *Request) forCedar(uids *[dims]cedar.EntityUID, view EntityView) (cedar.Request, EntityView, error) {
+	ctx, err := decodeObject(r.Context)
 	if err != nil {
-		return cedar.Request{}, invalidRequest("context: %v", err)
+		return cedar.Request{}, nil, invalidRequest("context: %v", err)
+	}
+	if _, ok := ctx.Get(delegationKey); ok {
+		return cedar.Request{}, nil, invalidRequest("context.%s is reserved for the delegation chain", delegationKey)
 	}
 	if len(r.Delegation) > 0 {
-		if _, ok := ctx.Get(delegationKey); ok {
-			return cedar.Request{}, invalidRequest("context.%s is reserved for the delegation chain", delegationKey)
-		}
 		ctx = withDelegation(ctx, r.Delegation)
-	} else if len(r.Context) > 0 {
-		if _, ok := ctx.Get(delegationKey); ok {
-			return cedar.Request{}, invalidRequest("context.%s is reserved for the delegation chain", delegationKey)
+	}
+	if len(r.Principal.Attributes) > 0 {
+		attrs, err := decodeObject(r.Principal.Attributes)
+		if err != nil {
+			return cedar.Request{}, nil, invalidRequest("principal attributes: %v", err)
 		}
+		view = withPrincipalAttributes(view, uids[dimPrincipal], attrs)
 	}
 	return cedar.Request{
-		Principal: cedar.NewEntityUID(cedar.EntityType(r.Principal.Type), cedar.String(r.Principal.ID)),
-		Action:    r.actionRef().uid(),
-		Resource:  r.Resource.uid(),
+		Principal: uids[dimPrincipal],
+		Action:    uids[dimAction],
+		Resource:  uids[dimResource],
 		Context:   ctx,
-	}, nil
+	}, view, nil
 }
 
 // withDelegation adds context.delegation: {chain, depth, origin, delegator}.
@@ -152,18 +205,6 @@ func withDelegation(ctx cedar.Record, chain []EntityRef) cedar.Record {
 		"delegator": uids[len(uids)-1],
 	})
 	return types.NewRecord(m)
-}
-
-// parseObject decodes a JSON object into a Cedar record; empty input is {}.
-func parseObject(b json.RawMessage) (cedar.Record, error) {
-	if len(b) == 0 {
-		return cedar.Record{}, nil
-	}
-	var rec cedar.Record
-	if err := rec.UnmarshalJSON(b); err != nil {
-		return cedar.Record{}, err
-	}
-	return rec, nil
 }
 
 // checkJSONDepth rejects JSON nested deeper than max before any decoder

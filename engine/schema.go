@@ -62,9 +62,17 @@ func (s *schema) checkEntities(m cedar.EntityMap) error {
 	return nil
 }
 
-// checkRequest validates a request's types against the schema.
-func (s *schema) checkRequest(r cedar.Request) error {
-	if err := s.validator.Request(r); err != nil {
+// checkRequest validates a request's entity types, action and context
+// (as the caller sent it, before the engine adds the delegation chain)
+// against the schema.
+func (s *schema) checkRequest(r *Request) error {
+	ctx, err := decodeObject(r.Context)
+	if err != nil {
+		return invalidRequest("context: %v", err)
+	}
+	uids := r.uids()
+	creq := cedar.Request{Principal: uids[dimPrincipal], Action: uids[dimAction], Resource: uids[dimResource], Context: ctx}
+	if err := s.validator.Request(creq); err != nil {
 		return invalidRequest("schema: %v", err)
 	}
 	return nil

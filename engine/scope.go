@@ -18,54 +18,74 @@ const (
 	scopeIsIn                   // principal is T in E
 )
 
-// scope is one of a policy's three scope constraints in a form that can be
-// matched without Cedar's evaluator.
+// scope is one of a policy's three scope constraints as Cedar wrote it.
 type scope struct {
 	kind scopeKind
 	typ  cedar.EntityType
-	uid  cedar.EntityUID
-	uids []cedar.EntityUID
+	uids []cedar.EntityUID // one entity, or the set of an in-set
 }
 
 func scopeOf(n xast.IsScopeNode) scope {
 	switch s := n.(type) {
 	case xast.ScopeTypeEq:
-		return scope{kind: scopeEq, uid: s.Entity}
+		return scope{kind: scopeEq, uids: []cedar.EntityUID{s.Entity}}
 	case xast.ScopeTypeIn:
-		return scope{kind: scopeIn, uid: s.Entity}
+		return scope{kind: scopeIn, uids: []cedar.EntityUID{s.Entity}}
 	case xast.ScopeTypeInSet:
 		return scope{kind: scopeInSet, uids: s.Entities}
 	case xast.ScopeTypeIs:
 		return scope{kind: scopeIs, typ: s.Type}
 	case xast.ScopeTypeIsIn:
-		return scope{kind: scopeIsIn, typ: s.Type, uid: s.Entity}
+		return scope{kind: scopeIsIn, typ: s.Type, uids: []cedar.EntityUID{s.Entity}}
 	default:
 		return scope{kind: scopeAll}
 	}
 }
 
-// matches reports, with Cedar's semantics, whether entity e, whose ancestors
-// are anc, satisfies the scope. Scope constraints never raise errors in
-// Cedar, so a boolean is the whole answer.
-func (s *scope) matches(e cedar.EntityUID, anc []cedar.EntityUID) bool {
+// iscope is a scope with its entities and type replaced by the integers a
+// snapshot's index interned them as, so matching compares integers instead
+// of strings.
+type iscope struct {
+	kind scopeKind
+	typ  int32
+	uids []int32
+}
+
+// ientity is a request's principal, action or resource in interned form:
+// -1 for an entity or type no policy scope mentions (so no scope can name
+// it), and the interned ids of its ancestors that some scope mentions.
+type ientity struct {
+	self, typ int32
+	anc       []int32
+}
+
+// in reports whether the entity is uid or descends from it (Cedar's `in`).
+func (e *ientity) in(uid int32) bool {
+	return e.self == uid || slices.Contains(e.anc, uid)
+}
+
+// matches reports, with Cedar's semantics, whether e satisfies the scope.
+// Scope constraints never raise errors in Cedar, so a boolean is the whole
+// answer.
+func (s *iscope) matches(e *ientity) bool {
 	switch s.kind {
 	case scopeAll:
 		return true
 	case scopeEq:
-		return e == s.uid
+		return e.self == s.uids[0]
 	case scopeIn:
-		return e == s.uid || slices.Contains(anc, s.uid)
+		return e.in(s.uids[0])
 	case scopeInSet:
 		for _, u := range s.uids {
-			if e == u || slices.Contains(anc, u) {
+			if e.in(u) {
 				return true
 			}
 		}
 		return false
 	case scopeIs:
-		return e.Type == s.typ
+		return e.typ == s.typ
 	case scopeIsIn:
-		return e.Type == s.typ && (e == s.uid || slices.Contains(anc, s.uid))
+		return e.typ == s.typ && e.in(s.uids[0])
 	}
 	return false
 }

@@ -34,13 +34,22 @@ func newSnapshot(epoch, revision uint64, byID map[string]*compiled, sch *schema,
 	return s
 }
 
-// policyIter lets cedar.Authorize range over a subset of policies.
-type policyIter []*compiled
+// policyIter lets cedar.Authorize range over a subset of policies, either
+// whole or (when the index has already matched their scopes) only their
+// conditions.
+type policyIter struct {
+	list       []*compiled
+	conditions bool
+}
 
-func (l policyIter) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
+func (l *policyIter) All() iter.Seq2[cedar.PolicyID, *cedar.Policy] {
 	return func(yield func(cedar.PolicyID, *cedar.Policy) bool) {
-		for _, c := range l {
-			if !yield(cedar.PolicyID(c.ID), c.policy) {
+		for _, c := range l.list {
+			p := c.policy
+			if l.conditions {
+				p = c.conditions
+			}
+			if !yield(cedar.PolicyID(c.ID), p) {
 				return
 			}
 		}
@@ -54,44 +63,24 @@ type match struct {
 	errors           []EvalError
 }
 
-// evaluate finds the satisfied policies for req. With the index, scope-only
-// policies are decided natively from the scope alone and only policies with
-// conditions go through cedar.Authorize; without it, every policy does.
-func (s *snapshot) evaluate(view EntityView, req *cedar.Request) match {
+// evaluate finds the satisfied policies for req. With the index, policies
+// without conditions are decided from their scope alone, and only policies
+// with conditions go through cedar.Authorize (so the context is decoded
+// only then); without it, every policy does.
+func (s *snapshot) evaluate(view EntityView, req *Request) (match, error) {
+	uids := req.uids()
 	if s.index == nil {
-		return s.authorize(policyIter(s.policies), view, req, match{})
+		return s.authorize(&policyIter{list: s.policies}, view, req, &uids, match{})
 	}
-	ancP := ancestorsIn(view, req.Principal)
-	ancA := ancestorsIn(view, req.Action)
-	ancR := ancestorsIn(view, req.Resource)
-
-	// Walk the most selective dimension's buckets; check the full scope of
-	// each policy found there exactly.
-	var bp, ba, br [8][]int32
-	pb, pn := s.index.principal.buckets(bp[:0], req.Principal, ancP)
-	ab, an := s.index.action.buckets(ba[:0], req.Action, ancA)
-	rb, rn := s.index.resource.buckets(br[:0], req.Resource, ancR)
-	walk := pb
-	if an < pn && an <= rn {
-		walk = ab
-	} else if rn < pn {
-		walk = rb
+	var ancBuf [dims][8]int32
+	var ie [dims]ientity
+	for d := range dims {
+		ie[d] = s.index.resolve(uids[d], ancestorsIn(view, uids[d]), ancBuf[d][:0])
 	}
-
-	var hitBuf [16]int32
-	hits := hitBuf[:0]
-	for _, bucket := range walk {
-		for _, i := range bucket {
-			c := s.policies[i]
-			if c.principal.matches(req.Principal, ancP) &&
-				c.action.matches(req.Action, ancA) &&
-				c.resource.matches(req.Resource, ancR) {
-				hits = append(hits, i)
-			}
-		}
-	}
-	// Buckets may overlap (an in-set scope, ancestors listed twice); sorting
-	// by index also orders the hits by policy id.
+	var hitBuf [32]int32
+	hits := s.index.candidates(&ie, hitBuf[:0])
+	// An in-set scope is filed under several entities, so a policy can be
+	// found twice; sorting also puts the hits in policy-id order.
 	slices.Sort(hits)
 	hits = slices.Compact(hits)
 
@@ -110,16 +99,20 @@ func (s *snapshot) evaluate(view EntityView, req *cedar.Request) match {
 		}
 	}
 	if len(conditional) == 0 {
-		return m
+		return m, nil
 	}
-	return s.authorize(policyIter(conditional), view, req, m)
+	return s.authorize(&policyIter{list: conditional, conditions: true}, view, req, &uids, m)
 }
 
 // authorize runs Cedar over policies and merges what it finds into m.
 // Cedar reports only the forbids when any forbid is satisfied, which is all
 // a decision needs: a satisfied forbid denies whatever the permits say.
-func (s *snapshot) authorize(policies policyIter, view EntityView, req *cedar.Request, m match) match {
-	_, diag := cedar.Authorize(policies, view, *req)
+func (s *snapshot) authorize(policies *policyIter, view EntityView, req *Request, uids *[dims]cedar.EntityUID, m match) (match, error) {
+	creq, view, err := req.forCedar(uids, view)
+	if err != nil {
+		return match{}, err
+	}
+	_, diag := cedar.Authorize(policies, view, creq)
 	for _, r := range diag.Reasons {
 		c := s.byID[string(r.PolicyID)]
 		if c.permit {
@@ -135,7 +128,7 @@ func (s *snapshot) authorize(policies policyIter, view EntityView, req *cedar.Re
 	slices.SortFunc(m.permits, byID)
 	slices.SortFunc(m.forbids, byID)
 	slices.SortFunc(m.errors, func(a, b EvalError) int { return strings.Compare(a.PolicyID, b.PolicyID) })
-	return m
+	return m, nil
 }
 
 // DefaultDenyReason is the reason of a Deny when no permit matched.
