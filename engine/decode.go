@@ -33,39 +33,57 @@ func decodeObject(b []byte) (cedar.Record, error) {
 // decodeFlat handles the flat case of decodeObject and reports false for
 // anything it does not fully understand.
 func decodeFlat(b []byte) (cedar.RecordMap, bool) {
+	m := cedar.RecordMap{}
+	ok := scanFlat(b, func(key string, v cedar.Value) bool {
+		if _, dup := m[cedar.String(key)]; dup {
+			return false // Cedar rejects duplicate names; let it say so
+		}
+		m[cedar.String(key)] = v
+		return true
+	})
+	return m, ok
+}
+
+// isFlatObject reports whether b is a flat object decodeFlat could take
+// (duplicate names aside): such input is valid JSON, so checking it is
+// cheaper than a full validation.
+func isFlatObject(b []byte) bool { return scanFlat(b, nil) }
+
+// scanFlat parses a flat JSON object, handing each member to visit when
+// visit is non-nil; visit returning false stops the scan with false.
+func scanFlat(b []byte, visit func(key string, v cedar.Value) bool) bool {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return nil, false
+		return false
 	}
-	m := cedar.RecordMap{}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return m, skipSpace(b, i+1) == len(b)
+		return skipSpace(b, i+1) == len(b)
 	}
 	for {
 		key, next, ok := plainString(b, i)
 		if !ok {
-			return nil, false
-		}
-		if _, dup := m[cedar.String(key)]; dup {
-			return nil, false // Cedar rejects duplicate names; let it say so
+			return false
 		}
 		i = skipSpace(b, next)
 		if i >= len(b) || b[i] != ':' {
-			return nil, false
+			return false
 		}
 		i = skipSpace(b, i+1)
 		if i >= len(b) {
-			return nil, false
+			return false
 		}
 		var v cedar.Value
 		switch c := b[i]; {
 		case c == '"':
 			s, next, ok := plainString(b, i)
 			if !ok {
-				return nil, false
+				return false
 			}
-			v, i = cedar.String(s), next
+			if visit != nil {
+				v = cedar.String(string(s))
+			}
+			i = next
 		case c == 't' && hasPrefix(b[i:], "true"):
 			v, i = cedar.Boolean(true), i+4
 		case c == 'f' && hasPrefix(b[i:], "false"):
@@ -75,47 +93,62 @@ func decodeFlat(b []byte) (cedar.RecordMap, bool) {
 			for j < len(b) && b[j] >= '0' && b[j] <= '9' {
 				j++
 			}
-			num := string(b[i:j])
-			n, err := strconv.ParseInt(num, 10, 64)
-			if err != nil || num == "-0" || (len(num) > 1 && num[0] == '0') || (len(num) > 2 && num[:2] == "-0") {
-				return nil, false
+			n, ok := plainInt(b[i:j])
+			if !ok {
+				return false
 			}
 			v, i = cedar.Long(n), j
 		default:
-			return nil, false
+			return false
 		}
-		m[cedar.String(key)] = v
+		if visit != nil && !visit(string(key), v) {
+			return false
+		}
 		i = skipSpace(b, i)
 		if i >= len(b) {
-			return nil, false
+			return false
 		}
 		switch b[i] {
 		case ',':
 			i = skipSpace(b, i+1)
 		case '}':
-			return m, skipSpace(b, i+1) == len(b)
+			return skipSpace(b, i+1) == len(b)
 		default:
-			return nil, false
+			return false
 		}
 	}
 }
 
+// plainInt parses a JSON integer that is also a Cedar Long: no leading
+// zeros, no -0, in range.
+func plainInt(num []byte) (int64, bool) {
+	digits := num
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || (digits[0] == '0' && (len(digits) > 1 || len(num) > 1)) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(num), 10, 64)
+	return n, err == nil
+}
+
 // plainString reads a JSON string starting at b[i] == '"' that has no escape
 // sequences and is valid UTF-8.
-func plainString(b []byte, i int) (string, int, bool) {
+func plainString(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
-		return "", 0, false
+		return nil, 0, false
 	}
 	for j := i + 1; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
 			s := b[i+1 : j]
-			return string(s), j + 1, utf8.Valid(s)
+			return s, j + 1, utf8.Valid(s)
 		case c == '\\' || c < 0x20:
-			return "", 0, false
+			return nil, 0, false
 		}
 	}
-	return "", 0, false
+	return nil, 0, false
 }
 
 func skipSpace(b []byte, i int) int {

@@ -186,20 +186,18 @@ func genWorld(seed uint64) world {
 
 // checkAgainstCedar evaluates w with plain cedar.Authorize over the whole
 // policy set and with the engine (index and cache on, and index off), and
-// fails on any difference in decision, reasons or errors.
+// fails on any difference in decision, reasons or errors. Then it changes a
+// third of the policies in place (deletes, updates, additions: the index
+// is rebuilt incrementally) and compares again.
 func checkAgainstCedar(t *testing.T, w world) {
 	t.Helper()
-	ps, err := cedar.NewPolicySetFromBytes("gen.cedar", []byte(w.policies))
-	if err != nil {
-		t.Fatalf("generated policies do not parse: %v\n%s", err, w.policies)
-	}
 	var em cedar.EntityMap
 	if err := em.UnmarshalJSON(w.entities); err != nil {
 		t.Fatalf("generated entities do not parse: %v", err)
 	}
 	srcs, err := engine.ParseFile("gen.cedar", []byte(w.policies))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("generated policies do not parse: %v\n%s", err, w.policies)
 	}
 	for i := range srcs {
 		srcs[i].ID = fmt.Sprintf("policy%d", i)
@@ -217,7 +215,47 @@ func checkAgainstCedar(t *testing.T, w world) {
 		}
 		engines[name] = e
 	}
-	for _, req := range w.requests {
+	compareWithCedar(t, engines, em, w.requests)
+
+	// Change the set: delete every third policy, rewrite every fifth with
+	// another's text, add policies from a different world.
+	other, err := engine.ParseFile("other.cedar", []byte(genWorld(uint64(len(w.policies))).policies))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []engine.Change
+	for i, src := range srcs {
+		switch {
+		case i%3 == 0:
+			changes = append(changes, engine.Change{Op: engine.OpDelete, ID: src.ID})
+		case i%5 == 0:
+			changes = append(changes, engine.Change{Op: engine.OpUpdate, ID: src.ID, Text: other[i%len(other)].Text})
+		}
+	}
+	for i, src := range other[:min(5, len(other))] {
+		changes = append(changes, engine.Change{Op: engine.OpCreate, ID: fmt.Sprintf("added%d", i), Text: src.Text})
+	}
+	for _, e := range engines {
+		if _, err := e.ApplyPolicies(context.Background(), changes...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	compareWithCedar(t, engines, em, w.requests)
+}
+
+func compareWithCedar(t *testing.T, engines map[string]*engine.Engine, em cedar.EntityMap, requests []engine.Request) {
+	t.Helper()
+	ps := cedar.NewPolicySet()
+	var text strings.Builder
+	for _, p := range engines["unindexed"].ListPolicies() {
+		var cp cedar.Policy
+		if err := cp.UnmarshalCedar([]byte(p.Text)); err != nil {
+			t.Fatal(err)
+		}
+		ps.Add(cedar.PolicyID(p.ID), &cp)
+		fmt.Fprintf(&text, "// %s\n%s\n", p.ID, p.Text)
+	}
+	for _, req := range requests {
 		var cctx cedar.Record
 		if len(req.Context) > 0 {
 			if err := cctx.UnmarshalJSON(req.Context); err != nil {
@@ -252,7 +290,7 @@ func checkAgainstCedar(t *testing.T, w world) {
 				}
 				if allowed != bool(want) || !slices.Equal(d.MatchedPolicies, wantReasons) || !slices.Equal(gotErrors, wantErrors) {
 					t.Fatalf("%s engine (pass %d) disagrees with cedar.Authorize on %+v:\n got %v reasons=%v errors=%v\nwant %v reasons=%v errors=%v\npolicies:\n%s",
-						name, pass, req, d.Kind, d.MatchedPolicies, gotErrors, want, wantReasons, wantErrors, w.policies)
+						name, pass, req, d.Kind, d.MatchedPolicies, gotErrors, want, wantReasons, wantErrors, text.String())
 				}
 			}
 		}

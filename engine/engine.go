@@ -77,7 +77,7 @@ func New(opts ...Option) *Engine {
 	if cfg.cache.Enabled && cfg.cache.MaxEntries > 0 && cfg.cache.TTL > 0 {
 		e.cache = newDecisionCache(cfg.cache)
 	}
-	e.snap.Store(newSnapshot(0, 0, map[string]*compiled{}, nil, cfg.indexed))
+	e.snap.Store(newSnapshot(0, 0, map[string]*compiled{}, nil, cfg.indexed, nil))
 	return e
 }
 

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"maps"
+
 	cedar "github.com/cedar-policy/cedar-go"
 )
 
@@ -23,12 +25,16 @@ const (
 // leaves out policies that provably cannot apply, and the candidates are
 // then matched exactly on all three constraints.
 type scopeIndex struct {
+	// uids and types intern the entities and types policy scopes name. A
+	// new index extends its predecessor's tables (cloned, never shared
+	// mutably) so unchanged policies keep their interned scopes.
 	uids   map[cedar.EntityUID]int32
 	types  map[cedar.EntityType]int32
-	scopes [][dims]iscope  // per policy, in snapshot order
-	byUID  [dims][][]int32 // per dimension, indexed by interned entity
-	byType [dims][][]int32 // per dimension, indexed by interned type
-	any    []int32         // policies with no constraint to file under
+	scopes [][dims]iscope      // per policy, in snapshot order
+	byUID  [dims][][]int32     // per dimension, indexed by interned entity
+	byType [dims][][]int32     // per dimension, indexed by interned type
+	any    []int32             // policies with no constraint to file under
+	pos    map[*compiled]int32 // where each policy's scopes are, for reuse
 }
 
 // typeWeight makes a type bucket look this many times larger than an entity
@@ -36,13 +42,30 @@ type scopeIndex struct {
 // reaches it, while only an entity and its descendants reach an entity's.
 const typeWeight = 8
 
-func buildIndex(policies []*compiled) *scopeIndex {
+// buildIndex indexes policies. base, when not nil, is the index being
+// replaced: its interned scopes are reused for the policies the two share,
+// so a small change to a large set does not re-intern everything.
+func buildIndex(policies []*compiled, base *scopeIndex) *scopeIndex {
 	x := &scopeIndex{
-		uids:   map[cedar.EntityUID]int32{},
-		types:  map[cedar.EntityType]int32{},
 		scopes: make([][dims]iscope, len(policies)),
+		pos:    make(map[*compiled]int32, len(policies)),
+	}
+	// Interned ids of removed policies linger in an extended table; start
+	// afresh once they could make up half of it.
+	if base != nil && len(base.uids) <= 2*len(policies)+1024 {
+		x.uids, x.types = maps.Clone(base.uids), maps.Clone(base.types)
+	} else {
+		base = nil
+		x.uids, x.types = make(map[cedar.EntityUID]int32, len(policies)), map[cedar.EntityType]int32{}
 	}
 	for i, c := range policies {
+		x.pos[c] = int32(i)
+		if base != nil {
+			if j, ok := base.pos[c]; ok {
+				x.scopes[i] = base.scopes[j]
+				continue
+			}
+		}
 		for d, s := range [dims]*scope{&c.principal, &c.action, &c.resource} {
 			x.scopes[i][d] = x.intern(s)
 		}
@@ -57,7 +80,7 @@ func buildIndex(policies []*compiled) *scopeIndex {
 	for i := range x.scopes {
 		for d := range dims {
 			s := &x.scopes[i][d]
-			for _, u := range s.uids {
+			for _, u := range s.keys() {
 				uidCount[d][u]++
 			}
 			if s.kind == scopeIs {
@@ -76,7 +99,7 @@ func buildIndex(policies []*compiled) *scopeIndex {
 			case scopeIs:
 				cost = typeWeight * typeCount[d][s.typ]
 			default:
-				for _, u := range s.uids {
+				for _, u := range s.keys() {
 					cost += uidCount[d][u]
 				}
 			}
@@ -93,8 +116,9 @@ func buildIndex(policies []*compiled) *scopeIndex {
 			x.byType[home][s.typ] = append(x.byType[home][s.typ], int32(i))
 			continue
 		}
-		for j, u := range s.uids {
-			if !containsBefore(s.uids, j, u) {
+		keys := s.keys()
+		for j, u := range keys {
+			if !containsBefore(keys, j, u) {
 				x.byUID[home][u] = append(x.byUID[home][u], int32(i))
 			}
 		}
@@ -103,12 +127,17 @@ func buildIndex(policies []*compiled) *scopeIndex {
 }
 
 func (x *scopeIndex) intern(s *scope) iscope {
-	is := iscope{kind: s.kind, typ: -1}
+	is := iscope{kind: s.kind, typ: -1, uid: -1}
 	if s.kind == scopeIs || s.kind == scopeIsIn {
 		is.typ = internKey(x.types, s.typ)
 	}
-	for _, u := range s.uids {
-		is.uids = append(is.uids, internKey(x.uids, u))
+	if s.kind == scopeInSet {
+		is.set = make([]int32, len(s.uids))
+		for i, u := range s.uids {
+			is.set[i] = internKey(x.uids, u)
+		}
+	} else if len(s.uids) == 1 {
+		is.uid = internKey(x.uids, s.uids[0])
 	}
 	return is
 }

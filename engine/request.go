@@ -131,7 +131,7 @@ func (r *Request) validateJSON(l Limits) error {
 // deeper than maxDepth. It does not decode: values are decoded only when a
 // policy reads them.
 func checkObject(b []byte, maxDepth int) error {
-	if len(b) == 0 {
+	if len(b) == 0 || isFlatObject(b) {
 		return nil
 	}
 	if err := checkJSONDepth(b, maxDepth); err != nil {

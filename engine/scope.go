@@ -48,7 +48,19 @@ func scopeOf(n xast.IsScopeNode) scope {
 type iscope struct {
 	kind scopeKind
 	typ  int32
-	uids []int32
+	uid  int32   // the entity of ==, in and is-in
+	set  []int32 // the entities of an in-set
+}
+
+// keys returns the interned entities the scope names.
+func (s *iscope) keys() []int32 {
+	if s.kind == scopeInSet {
+		return s.set
+	}
+	if s.kind == scopeEq || s.kind == scopeIn || s.kind == scopeIsIn {
+		return []int32{s.uid}
+	}
+	return nil
 }
 
 // ientity is a request's principal, action or resource in interned form:
@@ -72,11 +84,11 @@ func (s *iscope) matches(e *ientity) bool {
 	case scopeAll:
 		return true
 	case scopeEq:
-		return e.self == s.uids[0]
+		return e.self == s.uid
 	case scopeIn:
-		return e.in(s.uids[0])
+		return e.in(s.uid)
 	case scopeInSet:
-		for _, u := range s.uids {
+		for _, u := range s.set {
 			if e.in(u) {
 				return true
 			}
@@ -85,7 +97,7 @@ func (s *iscope) matches(e *ientity) bool {
 	case scopeIs:
 		return e.typ == s.typ
 	case scopeIsIn:
-		return e.typ == s.typ && e.in(s.uids[0])
+		return e.typ == s.typ && e.in(s.uid)
 	}
 	return false
 }

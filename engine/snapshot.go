@@ -21,17 +21,63 @@ type snapshot struct {
 	schema   *schema              // nil when no schema is loaded
 }
 
-func newSnapshot(epoch, revision uint64, byID map[string]*compiled, sch *schema, indexed bool) *snapshot {
+// newSnapshot builds a snapshot of byID. base, when not nil, is the
+// snapshot this one replaces: its order is reused so that a small change to
+// a large set costs a merge, not a sort.
+func newSnapshot(epoch, revision uint64, byID map[string]*compiled, sch *schema, indexed bool, base *snapshot) *snapshot {
 	s := &snapshot{epoch: epoch, revision: revision, byID: byID, schema: sch}
-	s.policies = make([]*compiled, 0, len(byID))
-	for _, c := range byID {
-		s.policies = append(s.policies, c)
-	}
-	slices.SortFunc(s.policies, func(a, b *compiled) int { return strings.Compare(a.ID, b.ID) })
+	s.policies = sortedPolicies(byID, base)
 	if indexed {
-		s.index = buildIndex(s.policies)
+		var baseIndex *scopeIndex
+		if base != nil {
+			baseIndex = base.index
+		}
+		s.index = buildIndex(s.policies, baseIndex)
 	}
 	return s
+}
+
+func sortedPolicies(byID map[string]*compiled, base *snapshot) []*compiled {
+	byIDOrder := func(a, b *compiled) int { return strings.Compare(a.ID, b.ID) }
+	if base == nil {
+		out := make([]*compiled, 0, len(byID))
+		for _, c := range byID {
+			out = append(out, c)
+		}
+		slices.SortFunc(out, byIDOrder)
+		return out
+	}
+	kept := make([]*compiled, 0, len(byID))
+	for _, c := range base.policies {
+		if now, ok := byID[c.ID]; ok {
+			kept = append(kept, now)
+		}
+	}
+	var added []*compiled
+	if len(kept) < len(byID) {
+		for id, c := range byID {
+			if _, ok := base.byID[id]; !ok {
+				added = append(added, c)
+			}
+		}
+		slices.SortFunc(added, byIDOrder)
+	}
+	if len(added) == 0 {
+		return kept
+	}
+	out := make([]*compiled, 0, len(byID))
+	i, j := 0, 0
+	for i < len(kept) && j < len(added) {
+		if kept[i].ID < added[j].ID {
+			out = append(out, kept[i])
+			i++
+		} else {
+			out = append(out, added[j])
+			j++
+		}
+	}
+	out = append(out, kept[i:]...)
+	return append(out, added[j:]...)
 }
 
 // policyIter lets cedar.Authorize range over a subset of policies, either

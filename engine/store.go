@@ -163,7 +163,7 @@ func (e *Engine) ApplyPolicies(ctx context.Context, changes ...Change) ([]Policy
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	e.install(newSnapshot(old.epoch+1, rev, next, old.schema, e.cfg.indexed))
+	e.install(newSnapshot(old.epoch+1, rev, next, old.schema, e.cfg.indexed, old))
 	return out, nil
 }
 
@@ -212,7 +212,7 @@ func (e *Engine) ReplacePolicies(ctx context.Context, sources []PolicySource) er
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	e.install(newSnapshot(old.epoch+1, rev, parsed, old.schema, e.cfg.indexed))
+	e.install(newSnapshot(old.epoch+1, rev, parsed, old.schema, e.cfg.indexed, old))
 	return nil
 }
 
@@ -242,7 +242,7 @@ func (e *Engine) SetSchema(name string, text []byte) error {
 			return errors.Join(errs...)
 		}
 	}
-	e.install(newSnapshot(old.epoch+1, old.revision, old.byID, sch, e.cfg.indexed))
+	e.install(newSnapshot(old.epoch+1, old.revision, old.byID, sch, e.cfg.indexed, old))
 	return nil
 }
 
