@@ -23,7 +23,9 @@ import (
 // SuiteSuffixes are the file-name endings Load looks for in a directory.
 var SuiteSuffixes = []string{"_test.yaml", "_test.yml", "_test.json"}
 
-// Suite is a loaded test suite with its policies in an engine, ready to run.
+// Suite is a loaded test suite with its policies in an engine, ready to
+// run. Suites come from Load and LoadFile; a Suite built by hand has no
+// engine to run against.
 type Suite struct {
 	// Name identifies the suite in results.
 	Name string
