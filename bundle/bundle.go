@@ -15,7 +15,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,6 +126,10 @@ func Load(ctx context.Context, f Files, opts ...engine.Option) (*engine.Engine, 
 	}
 	if len(l.problems) > 0 {
 		e.Close()
+		// Report in reading order: by file, then position.
+		slices.SortStableFunc(l.problems, func(a, b Problem) int {
+			return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+		})
 		return nil, &Error{Problems: l.problems}
 	}
 	return e, nil
@@ -164,144 +167,63 @@ func (l *loader) read(f Files, name string) ([]byte, bool) {
 	return b, true
 }
 
-// loadPolicies parses every policy file and installs what parses. Policies
-// the engine rejects are reported and dropped, and the rest installed
-// again, so schema problems surface even when another policy has a
-// syntax error, and every policy's problems are reported in one run.
+// loadPolicies reads every policy file and installs the policies. Parse
+// errors do not stop it: the policies that parse are still handed to the
+// engine, so annotation and schema problems surface in the same run.
 func (l *loader) loadPolicies(ctx context.Context, e *engine.Engine, f Files) {
-	srcs, display, ok := l.readPolicies(f)
-	if !ok {
-		return
-	}
-	fileOf := make(map[string]string, len(srcs))
-	for _, s := range srcs {
-		fileOf[s.ID] = s.File
-	}
-	for len(srcs) > 0 {
-		err := e.ReplacePolicies(ctx, srcs)
-		if err == nil {
-			return
-		}
-		rejected, ok := l.policyErrors(err, display, fileOf)
-		if !ok {
-			return
-		}
-		kept := slices.DeleteFunc(srcs, func(s engine.PolicySource) bool { return rejected[s.ID] })
-		if len(kept) == len(srcs) {
-			return // nothing identifiable to drop; retrying would loop
-		}
-		srcs = kept
-	}
-}
-
-// policyErrors records each error joined in err, placing policy errors at
-// their file (looked up by policy id when the engine names none) and
-// position. It returns the ids of the policies at fault, and false when
-// some error was not about a policy, which no retry can fix.
-func (l *loader) policyErrors(err error, display func(string) string, fileOf map[string]string) (rejected map[string]bool, ok bool) {
-	rejected, ok = map[string]bool{}, true
-	for _, err := range flatten(err) {
-		var pe *engine.PolicyError
-		if !errors.As(err, &pe) {
-			l.fail("", err)
-			ok = false
-			continue
-		}
-		l.add(policyProblem(pe, display(cmp.Or(pe.File, fileOf[pe.PolicyID]))))
-		rejected[pe.PolicyID] = true
-	}
-	return rejected, ok
-}
-
-// readPolicies parses the policy files of f. display maps a file name as
-// the engine reports it (relative to the policy directory) back to the
-// path the user gave.
-func (l *loader) readPolicies(f Files) (srcs []engine.PolicySource, display func(string) string, ok bool) {
 	if f.Policies == "" {
 		l.add(Problem{Message: "no policies given"})
-		return nil, nil, false
+		return
 	}
-	fsys, root, dir, err := policyFS(f)
+	fsys, root := f.FS, f.Policies
+	if fsys == nil {
+		if _, err := os.Stat(f.Policies); err != nil {
+			l.fail("", err) // names the path as the user gave it
+			return
+		}
+		fsys, root = os.DirFS(filepath.Dir(f.Policies)), filepath.Base(f.Policies)
+	}
+	info, err := fs.Stat(fsys, root)
 	if err != nil {
 		l.fail("", err)
-		return nil, nil, false
+		return
 	}
-	display = func(name string) string {
+	// The engine names files relative to the policy directory; show them
+	// as the user named them.
+	display := func(name string) string {
 		switch {
 		case name == "":
 			return ""
-		case !dir:
+		case !info.IsDir():
 			return f.Policies
 		case f.FS != nil:
 			return path.Join(f.Policies, name)
 		}
 		return filepath.Join(f.Policies, filepath.FromSlash(name))
 	}
-	var names []string
-	err = fs.WalkDir(fsys, root, func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	srcs, err := engine.ReadPolicyFS(fsys, root)
+	l.policyErrors(err, display)
+	if len(srcs) == 0 {
+		if err == nil {
+			l.add(Problem{File: f.Policies, Message: "no .cedar files"})
 		}
-		// A file named explicitly is read whatever its extension.
-		if !d.IsDir() && (name == root || strings.HasSuffix(name, ".cedar")) {
-			names = append(names, name)
-		}
-		return nil
-	})
-	if err != nil {
-		l.fail(f.Policies, err)
-		return nil, nil, false
+		return
 	}
-	if len(names) == 0 {
-		l.add(Problem{File: f.Policies, Message: "no .cedar files"})
-		return nil, nil, false
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		text, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			l.fail(display(name), err)
-			continue
-		}
-		parsed, err := engine.ParseFile(name, text)
-		if err != nil {
-			l.policyErrors(err, display, nil)
-			continue
-		}
-		srcs = append(srcs, parsed...)
-	}
-	return srcs, display, true
+	l.policyErrors(e.ReplacePolicies(ctx, srcs), display)
 }
 
-// policyFS returns a file system holding the policies, the root to walk
-// within it, and whether that root is a directory. Going through fs.FS for
-// operating-system paths too means one walk serves both.
-func policyFS(f Files) (fsys fs.FS, root string, dir bool, err error) {
-	if f.FS != nil {
-		info, err := fs.Stat(f.FS, f.Policies)
-		if err != nil {
-			return nil, "", false, err
+// policyErrors records each error joined in err, placing policy errors at
+// their file and position.
+func (l *loader) policyErrors(err error, display func(string) string) {
+	for _, err := range flatten(err) {
+		var pe *engine.PolicyError
+		if !errors.As(err, &pe) {
+			l.fail("", err)
+			continue
 		}
-		if info.IsDir() {
-			sub, err := fs.Sub(f.FS, f.Policies)
-			return sub, ".", true, err
-		}
-		sub, err := fs.Sub(f.FS, path.Dir(f.Policies))
-		return sub, path.Base(f.Policies), false, err
+		l.add(policyProblem(pe, display(pe.File)))
 	}
-	info, err := os.Stat(f.Policies)
-	if err != nil {
-		return nil, "", false, err
-	}
-	if info.IsDir() {
-		return os.DirFS(f.Policies), ".", true, nil
-	}
-	return os.DirFS(filepath.Dir(f.Policies)), filepath.Base(f.Policies), false, nil
 }
-
-// cedarPosition matches the position cedar-go writes into its parse errors;
-// the problem already carries it, in a better form (it names the file).
-var cedarPosition = regexp.MustCompile(`^(?:parser error: )?parse error at \S*:\d+:\d+ `)
 
 // schemaProblem lifts the position cedar-go writes into a schema parse
 // error ("invalid schema: FILE:L:C: ...") into the problem's fields, so the
@@ -322,13 +244,7 @@ func schemaProblem(file string, err error) Problem {
 }
 
 func policyProblem(pe *engine.PolicyError, file string) Problem {
-	msg := pe.Message
-	if msg == "" {
-		msg = pe.Kind.Error()
-	}
-	if pe.Line > 0 {
-		msg = cedarPosition.ReplaceAllLiteralString(msg, "syntax error: ")
-	}
+	msg := cmp.Or(pe.Message, pe.Kind.Error())
 	// cedar-go's schema messages already name the policy, in backquotes.
 	if pe.PolicyID != "" && !strings.Contains(msg, "`"+pe.PolicyID+"`") {
 		msg = fmt.Sprintf("policy %q: %s", pe.PolicyID, msg)

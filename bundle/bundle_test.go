@@ -62,11 +62,9 @@ func TestLoad(t *testing.T) {
 		files: bundle.Files{FS: fsys, Policies: "broken", Schema: "schema.cedarschema"},
 		problems: []string{
 			`broken/x/syntax.cedar:2:16: syntax error: ")": exact got resource want ,`,
+			"broken/y/typo.cedar:1:1: schema: for policy `typo`, attribute `ownr`",
 			`broken/z/ok-again.cedar: policy "ok": the id is used twice`,
 			`broken/z/over.cedar:1:1: policy "over": @oversight belongs on a permit`,
-			// Schema problems come from a second pass, once the policies
-			// that do not compile are out of the way.
-			"broken/y/typo.cedar:1:1: schema: for policy `typo`, attribute `ownr`",
 		},
 	}, {
 		name:     "no policy files",

@@ -35,23 +35,27 @@ func decodeObject(b []byte) (cedar.Record, error) {
 func decodeFlat(b []byte) (cedar.RecordMap, bool) {
 	m := cedar.RecordMap{}
 	ok := scanFlat(b, func(key string, v cedar.Value) bool {
-		if _, dup := m[cedar.String(key)]; dup {
-			return false // Cedar rejects duplicate names; let it say so
-		}
 		m[cedar.String(key)] = v
 		return true
 	})
 	return m, ok
 }
 
-// isFlatObject reports whether b is a flat object decodeFlat could take
-// (duplicate names aside): such input is valid JSON, so checking it is
-// cheaper than a full validation.
+// isFlatObject reports whether b is a flat object decodeFlat takes: such
+// input is a valid Cedar record, and scanning it is much cheaper than
+// decoding it.
 func isFlatObject(b []byte) bool { return scanFlat(b, nil) }
+
+// maxFlatMembers bounds the objects the fast path takes, so its duplicate
+// check (Cedar rejects duplicate names; the general decoder says so) stays
+// a few comparisons.
+const maxFlatMembers = 16
 
 // scanFlat parses a flat JSON object, handing each member to visit when
 // visit is non-nil; visit returning false stops the scan with false.
 func scanFlat(b []byte, visit func(key string, v cedar.Value) bool) bool {
+	var keys [maxFlatMembers][]byte
+	n := 0
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -62,9 +66,16 @@ func scanFlat(b []byte, visit func(key string, v cedar.Value) bool) bool {
 	}
 	for {
 		key, next, ok := plainString(b, i)
-		if !ok {
+		if !ok || n == maxFlatMembers {
 			return false
 		}
+		for _, k := range keys[:n] {
+			if string(k) == string(key) {
+				return false
+			}
+		}
+		keys[n] = key
+		n++
 		i = skipSpace(b, next)
 		if i >= len(b) || b[i] != ':' {
 			return false

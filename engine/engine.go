@@ -132,7 +132,8 @@ func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
 		hash = h
 	}
 
-	if err := req.validateJSON(e.cfg.limits); err != nil {
+	dec, err := req.validateJSON(e.cfg.limits)
+	if err != nil {
 		return denyError(err), err
 	}
 	if e.cfg.validateRequests && snap.schema != nil {
@@ -140,7 +141,7 @@ func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
 			return denyError(err), err
 		}
 	}
-	m, err := snap.evaluate(view, req)
+	m, err := snap.evaluate(view, req, &dec)
 	if err != nil {
 		return denyError(err), err
 	}

@@ -228,6 +228,24 @@ func TestBadRequestsAreDeniedWithTypedErrors(t *testing.T) {
 	}
 }
 
+// TestContextIsValidatedWhateverThePolicies: a request decided from scopes
+// alone never reads its context, but a malformed context is still refused,
+// so validity does not depend on which policies happen to match.
+func TestContextIsValidatedWhateverThePolicies(t *testing.T) {
+	e := newTestEngine(t)
+	scopeOnly := req("Team:research", "read", "Folder:shared", "")
+	if d, err := e.Check(bg, scopeOnly); err != nil || d.Kind != engine.Allow || d.MatchedPolicies[0] != "org-read" {
+		t.Fatalf("baseline: %v %v %v", d.Kind, d.MatchedPolicies, err)
+	}
+	for _, ctx := range []string{`{"x": 1.5}`, `{"x": null}`, `{"x": [1, null]}`, `{"x": {"__extn": {"fn": "nope", "arg": "1"}}}`, `{"x": 1, "x": 2}`} {
+		r := scopeOnly
+		r.Context = json.RawMessage(ctx)
+		if d, err := e.Check(bg, r); !errors.Is(err, engine.ErrInvalidRequest) || d.Kind != engine.Deny {
+			t.Errorf("context %s: %v %v", ctx, d.Kind, err)
+		}
+	}
+}
+
 func TestUnknownEntityReferencesEvaluate(t *testing.T) {
 	e := newTestEngine(t)
 	d, err := e.Check(bg, req("Ghost:x", "read", "Nowhere:y", `{"ref": {"__entity": {"type": "Missing", "id": "z"}}}`))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,16 +14,27 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// ReadPolicyDir reads every .cedar file under dir (recursively, in lexical
-// order). Policies without @id are named "<relative path>#<n>".
-func ReadPolicyDir(dir string) ([]PolicySource, error) {
+// ReadPolicyFS reads policies from fsys: root is a .cedar file (read
+// whatever its name) or a directory searched recursively for *.cedar files,
+// in lexical order. Policies without @id are named "<file>#<n>", where file
+// is the path relative to root (or the file's base name). Every file is
+// read; the parse errors of all of them are returned together.
+func ReadPolicyFS(fsys fs.FS, root string) ([]PolicySource, error) {
+	info, err := fs.Stat(fsys, root)
+	if err != nil {
+		return nil, err
+	}
+	base := root
+	if !info.IsDir() {
+		base = path.Dir(root)
+	}
 	var files []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(fsys, root, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && strings.HasSuffix(d.Name(), ".cedar") {
-			files = append(files, path)
+		if !d.IsDir() && (name == root || strings.HasSuffix(name, ".cedar")) {
+			files = append(files, name)
 		}
 		return nil
 	})
@@ -33,12 +45,16 @@ func ReadPolicyDir(dir string) ([]PolicySource, error) {
 	var out []PolicySource
 	var errs []error
 	for _, f := range files {
-		text, err := os.ReadFile(f)
+		text, err := fs.ReadFile(fsys, f)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
-		rel, _ := filepath.Rel(dir, f)
-		srcs, err := ParseFile(filepath.ToSlash(rel), text)
+		rel := f
+		if base != "." {
+			rel = strings.TrimPrefix(f, base+"/")
+		}
+		srcs, err := ParseFile(rel, text)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -48,20 +64,17 @@ func ReadPolicyDir(dir string) ([]PolicySource, error) {
 	return out, errors.Join(errs...)
 }
 
-// ReadPolicyPath reads a single .cedar file or a directory of them.
-func ReadPolicyPath(path string) ([]PolicySource, error) {
-	info, err := os.Stat(path)
+// ReadPolicyPath reads a .cedar file or a directory of them from disk, as
+// ReadPolicyFS does.
+func ReadPolicyPath(p string) ([]PolicySource, error) {
+	info, err := os.Stat(p)
 	if err != nil {
 		return nil, err
 	}
 	if info.IsDir() {
-		return ReadPolicyDir(path)
+		return ReadPolicyFS(os.DirFS(p), ".")
 	}
-	text, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseFile(filepath.Base(path), text)
+	return ReadPolicyFS(os.DirFS(filepath.Dir(p)), filepath.Base(p))
 }
 
 // LoadPolicyDir makes the .cedar files under dir the engine's whole policy

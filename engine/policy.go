@@ -114,19 +114,22 @@ func compilePolicy(id, text string, p *cedar.Policy) (*compiled, error) {
 	for k, v := range a {
 		annotations[string(k)] = string(v)
 	}
+	ast := (*xast.Policy)(p.AST())
+	invalid := func(msg string) error {
+		return &PolicyError{Kind: ErrInvalidPolicy, PolicyID: id, File: ast.Position.Filename,
+			Line: ast.Position.Line, Column: ast.Position.Column, Message: msg}
+	}
 	if tagged, ok := annotations[annotationID]; ok {
 		switch {
 		case id == "":
 			id = tagged
 		case id != tagged:
-			return nil, &PolicyError{Kind: ErrInvalidPolicy, PolicyID: id,
-				Message: fmt.Sprintf("the request names id %q but the policy's @id is %q", id, tagged)}
+			return nil, invalid(fmt.Sprintf("the request names id %q but the policy's @id is %q", id, tagged))
 		}
 	}
 	if id == "" {
-		return nil, &PolicyError{Kind: ErrInvalidPolicy, Message: "a policy needs an id: give one or annotate the policy with @id"}
+		return nil, invalid("a policy needs an id: give one or annotate the policy with @id")
 	}
-	ast := (*xast.Policy)(p.AST())
 	c := &compiled{
 		Policy: Policy{
 			ID:          id,
@@ -152,11 +155,10 @@ func compilePolicy(id, text string, p *cedar.Policy) (*compiled, error) {
 	}
 	o, err := oversightOf(annotations)
 	if err != nil {
-		return nil, &PolicyError{Kind: ErrInvalidPolicy, PolicyID: id, Line: ast.Position.Line, Column: ast.Position.Column, Message: err.Error()}
+		return nil, invalid(err.Error())
 	}
 	if o != nil && !c.permit {
-		return nil, &PolicyError{Kind: ErrInvalidPolicy, PolicyID: id, Line: ast.Position.Line, Column: ast.Position.Column,
-			Message: "@oversight belongs on a permit: it says what a human must approve before the permit takes effect"}
+		return nil, invalid("@oversight belongs on a permit: it says what a human must approve before the permit takes effect")
 	}
 	c.oversight = o
 	return c, nil
@@ -194,15 +196,19 @@ func oversightOf(a map[string]string) (*Oversight, error) {
 	return o, nil
 }
 
-var positionRE = regexp.MustCompile(`at [^:]*:(\d+):(\d+)`)
+// cedarPosition matches the position cedar-go writes into a parse error
+// ("parser error: parse error at <input>:3:22 ..."); it names no file.
+var cedarPosition = regexp.MustCompile(`^(?:parser error: )?parse error at \S*:(\d+):(\d+):? ?`)
 
-// syntaxError turns a cedar-go parse error into a PolicyError with the line
-// and column pulled out of its text (cedar-go exposes no structured form).
+// syntaxError turns a cedar-go parse error into a PolicyError, moving the
+// line and column from its text (cedar-go exposes no structured form) into
+// the error's fields.
 func syntaxError(id, file string, err error) error {
 	pe := &PolicyError{Kind: ErrInvalidPolicy, PolicyID: id, File: file, Message: err.Error()}
-	if m := positionRE.FindStringSubmatch(err.Error()); m != nil {
+	if m := cedarPosition.FindStringSubmatch(pe.Message); m != nil {
 		pe.Line, _ = strconv.Atoi(m[1])
 		pe.Column, _ = strconv.Atoi(m[2])
+		pe.Message = "syntax error: " + pe.Message[len(m[0]):]
 	}
 	return pe
 }

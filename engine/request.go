@@ -106,44 +106,70 @@ func (r *Request) validate(l Limits) error {
 	return nil
 }
 
-// validateJSON checks the request's JSON fields. It runs only on a cache
-// miss: a cache hit means these exact bytes were accepted before.
-func (r *Request) validateJSON(l Limits) error {
-	if err := checkObject(r.Context, l.MaxJSONDepth); err != nil {
-		return invalidRequest("context: %v", err)
+// validateJSON checks the request's JSON fields completely, so whether a
+// request is valid never depends on which policies it meets. A flat object
+// (strings, integers, booleans) is checked by a scan and decoded later only
+// if a condition reads it; anything else is decoded now, by cedar-go, and
+// kept. It runs only on a cache miss: a hit means these exact bytes were
+// accepted before.
+func (r *Request) validateJSON(l Limits) (decoded, error) {
+	var d decoded
+	var err error
+	if d.context, err = checkObject(r.Context, l.MaxJSONDepth); err != nil {
+		return d, invalidRequest("context: %v", err)
 	}
-	if err := checkObject(r.Principal.Attributes, l.MaxJSONDepth); err != nil {
-		return invalidRequest("principal attributes: %v", err)
+	if d.attributes, err = checkObject(r.Principal.Attributes, l.MaxJSONDepth); err != nil {
+		return d, invalidRequest("principal attributes: %v", err)
 	}
 	if bytes.Contains(r.Context, []byte(`"`+delegationKey+`"`)) {
-		// Rare enough to afford a full decode to see whether the key is at
-		// the top level.
-		if ctx, err := decodeObject(r.Context); err == nil {
-			if _, ok := ctx.Get(delegationKey); ok {
-				return invalidRequest("context.%s is reserved for the delegation chain", delegationKey)
+		// Rare enough to afford a decode to see whether the key is at the
+		// top level.
+		if d.context == nil {
+			ctx, err := decodeObject(r.Context)
+			if err != nil {
+				return d, invalidRequest("context: %v", err)
 			}
+			d.context = &ctx
+		}
+		if _, ok := d.context.Get(delegationKey); ok {
+			return d, invalidRequest("context.%s is reserved for the delegation chain", delegationKey)
 		}
 	}
-	return nil
+	return d, nil
 }
 
-// checkObject accepts empty input or a well-formed JSON object nested no
-// deeper than maxDepth. It does not decode: values are decoded only when a
-// policy reads them.
-func checkObject(b []byte, maxDepth int) error {
+// decoded holds the JSON fields validation had to decode, so evaluation
+// does not decode them again; nil means "not decoded yet".
+type decoded struct {
+	context, attributes *cedar.Record
+}
+
+// checkObject validates b as a Cedar record: empty, a flat object, or an
+// object cedar-go decodes (then returned) within maxDepth levels.
+func checkObject(b []byte, maxDepth int) (*cedar.Record, error) {
 	if len(b) == 0 || isFlatObject(b) {
-		return nil
+		return nil, nil
 	}
 	if err := checkJSONDepth(b, maxDepth); err != nil {
-		return err
+		return nil, err
 	}
-	if !json.Valid(b) {
-		return errors.New("not valid JSON")
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, errors.New("not a JSON object")
 	}
-	if b = bytes.TrimLeft(b, " \t\r\n"); b[0] != '{' {
-		return errors.New("not a JSON object")
+	rec, err := decodeObject(b)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return &rec, nil
+}
+
+// record returns the decoded form of b, decoding it now if validation did
+// not have to.
+func record(b []byte, dec *cedar.Record) (cedar.Record, error) {
+	if dec != nil {
+		return *dec, nil
+	}
+	return decodeObject(b)
 }
 
 // uids returns the request's principal, action and resource as Cedar
@@ -160,8 +186,8 @@ func (r *Request) uids() [dims]cedar.EntityUID {
 // context (and the delegation chain in it), and a view that shows the
 // principal's request attributes. It is only called when a policy with
 // conditions applies: scope-only policies never read either.
-func (r *Request) forCedar(uids *[dims]cedar.EntityUID, view EntityView) (cedar.Request, EntityView, error) {
-	ctx, err := decodeObject(r.Context)
+func (r *Request) forCedar(uids *[dims]cedar.EntityUID, view EntityView, dec *decoded) (cedar.Request, EntityView, error) {
+	ctx, err := record(r.Context, dec.context)
 	if err != nil {
 		return cedar.Request{}, nil, invalidRequest("context: %v", err)
 	}
@@ -172,7 +198,7 @@ func (r *Request) forCedar(uids *[dims]cedar.EntityUID, view EntityView) (cedar.
 		ctx = withDelegation(ctx, r.Delegation)
 	}
 	if len(r.Principal.Attributes) > 0 {
-		attrs, err := decodeObject(r.Principal.Attributes)
+		attrs, err := record(r.Principal.Attributes, dec.attributes)
 		if err != nil {
 			return cedar.Request{}, nil, invalidRequest("principal attributes: %v", err)
 		}

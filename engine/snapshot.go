@@ -113,10 +113,10 @@ type match struct {
 // without conditions are decided from their scope alone, and only policies
 // with conditions go through cedar.Authorize (so the context is decoded
 // only then); without it, every policy does.
-func (s *snapshot) evaluate(view EntityView, req *Request) (match, error) {
+func (s *snapshot) evaluate(view EntityView, req *Request, dec *decoded) (match, error) {
 	uids := req.uids()
 	if s.index == nil {
-		return s.authorize(&policyIter{list: s.policies}, view, req, &uids, match{})
+		return s.authorize(&policyIter{list: s.policies}, view, req, dec, &uids, match{})
 	}
 	var ancBuf [dims][8]int32
 	var ie [dims]ientity
@@ -147,14 +147,14 @@ func (s *snapshot) evaluate(view EntityView, req *Request) (match, error) {
 	if len(conditional) == 0 {
 		return m, nil
 	}
-	return s.authorize(&policyIter{list: conditional, conditions: true}, view, req, &uids, m)
+	return s.authorize(&policyIter{list: conditional, conditions: true}, view, req, dec, &uids, m)
 }
 
 // authorize runs Cedar over policies and merges what it finds into m.
 // Cedar reports only the forbids when any forbid is satisfied, which is all
 // a decision needs: a satisfied forbid denies whatever the permits say.
-func (s *snapshot) authorize(policies *policyIter, view EntityView, req *Request, uids *[dims]cedar.EntityUID, m match) (match, error) {
-	creq, view, err := req.forCedar(uids, view)
+func (s *snapshot) authorize(policies *policyIter, view EntityView, req *Request, dec *decoded, uids *[dims]cedar.EntityUID, m match) (match, error) {
+	creq, view, err := req.forCedar(uids, view, dec)
 	if err != nil {
 		return match{}, err
 	}

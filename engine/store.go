@@ -89,13 +89,18 @@ func (e *Engine) ApplyPolicies(ctx context.Context, changes ...Change) ([]Policy
 	if len(changes) == 0 {
 		return nil, nil
 	}
-	// Parsing is the expensive part and needs no lock.
+	// Parsing and validation are the expensive part and need no lock; the
+	// schema is checked again under the lock only if it changed meanwhile.
+	sch := e.snap.Load().schema
 	parsed := make([]*compiled, len(changes))
 	var errs []error
 	for i, ch := range changes {
 		switch ch.Op {
 		case OpCreate, OpUpdate, OpUpsert:
 			c, err := parsePolicy(ch.ID, "", ch.Text)
+			if err == nil {
+				err = sch.check(c)
+			}
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -151,8 +156,8 @@ func (e *Engine) ApplyPolicies(ctx context.Context, changes ...Change) ([]Policy
 		rev++
 		c := *parsed[i]
 		c.Version = rev
-		if old.schema != nil {
-			if err := old.schema.checkPolicy(&c); err != nil {
+		if old.schema != sch {
+			if err := old.schema.check(&c); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -170,10 +175,14 @@ func (e *Engine) ApplyPolicies(ctx context.Context, changes ...Change) ([]Policy
 // ReplacePolicies makes sources the whole policy set, atomically. Policies
 // whose text is unchanged keep their version.
 func (e *Engine) ReplacePolicies(ctx context.Context, sources []PolicySource) error {
+	sch := e.snap.Load().schema
 	parsed := make(map[string]*compiled, len(sources))
 	var errs []error
 	for _, src := range sources {
 		c, err := src.compile()
+		if err == nil {
+			err = sch.check(c)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -200,8 +209,8 @@ func (e *Engine) ReplacePolicies(ctx context.Context, sources []PolicySource) er
 			parsed[id] = prev
 			continue
 		}
-		if old.schema != nil {
-			if err := old.schema.checkPolicy(c); err != nil {
+		if old.schema != sch {
+			if err := old.schema.check(c); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -234,7 +243,7 @@ func (e *Engine) SetSchema(name string, text []byte) error {
 	if sch != nil {
 		var errs []error
 		for _, c := range old.policies {
-			if err := sch.checkPolicy(c); err != nil {
+			if err := sch.check(c); err != nil {
 				errs = append(errs, err)
 			}
 		}
