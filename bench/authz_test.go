@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 
 	cedar "github.com/cedar-policy/cedar-go"
@@ -20,6 +21,39 @@ func BenchmarkCheck(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range sizes {
 		w := newWorkload(n)
+		b.Run(fmt.Sprintf("policies=%d/engine", n), func(b *testing.B) {
+			e := w.engine(b, engine.WithCache(engine.CacheConfig{}))
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := e.Check(ctx, w.requests[i%len(w.requests)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+		b.Run(fmt.Sprintf("policies=%d/cedar-go", n), func(b *testing.B) {
+			p := w.plain(b)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				cedar.Authorize(p.ps, p.entities, p.requests[i%len(p.requests)])
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkCheckScopeOnly is BenchmarkCheck on the workload with every
+// condition removed (pure RBAC): the path where the engine decides from
+// scopes alone, with no cedar.Authorize call and no context decoding.
+func BenchmarkCheckScopeOnly(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range sizes[1:] {
+		w := newWorkload(n).scopeOnly()
+		if strings.Contains(w.policies, "when") || strings.Contains(w.policies, "unless") {
+			b.Fatal("conditions left in the scope-only workload")
+		}
 		b.Run(fmt.Sprintf("policies=%d/engine", n), func(b *testing.B) {
 			e := w.engine(b, engine.WithCache(engine.CacheConfig{}))
 			b.ReportAllocs()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -98,6 +99,15 @@ func newWorkload(nPolicies int) workload {
 		}
 	}
 	return workload{policies: b.String(), entities: entJSON, requests: reqs}
+}
+
+var conditionRE = regexp.MustCompile(` (when|unless) \{[^}]*\}`)
+
+// scopeOnly is the same workload with every when/unless clause removed:
+// pure RBAC, every decision made from scopes alone.
+func (w workload) scopeOnly() workload {
+	w.policies = conditionRE.ReplaceAllString(w.policies, "")
+	return w
 }
 
 func (w workload) engine(tb testing.TB, opts ...engine.Option) *engine.Engine {

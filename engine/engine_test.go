@@ -637,3 +637,29 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestEntityChangesApplyAtOnce: with the decision cache off, what the engine
+// remembers about entities (ancestors, interned ids) must still follow
+// every entity change.
+func TestEntityChangesApplyAtOnce(t *testing.T) {
+	ents := engine.NewEntities()
+	e := engine.New(engine.WithEntities(ents), engine.WithCache(engine.CacheConfig{}))
+	defer e.Close()
+	if _, err := e.CreatePolicy(bg, "team", `permit(principal in Team::"research", action, resource);`); err != nil {
+		t.Fatal(err)
+	}
+	member := `[{"uid": {"type": "Agent", "id": "a"}, "parents": [{"type": "Team", "id": "research"}], "attrs": {}}]`
+	outsider := `[{"uid": {"type": "Agent", "id": "a"}, "parents": [], "attrs": {}}]`
+	r := req("Agent:a", "read", "Doc:d", "")
+	for i, state := range []string{member, outsider, member, outsider} {
+		if err := ents.ReplaceJSON([]byte(state)); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			d, _ := e.Check(bg, r)
+			if want := []engine.Kind{engine.Allow, engine.Deny}[i%2]; d.Kind != want {
+				t.Fatalf("state %d: %v, want %v", i, d.Kind, want)
+			}
+		}
+	}
+}

@@ -162,7 +162,7 @@ func containsBefore(uids []int32, j int, u int32) bool {
 
 // resolve interns a request entity; buf provides room for its ancestors.
 func (x *scopeIndex) resolve(uid cedar.EntityUID, anc []cedar.EntityUID, buf []int32) ientity {
-	e := ientity{self: -1, typ: -1, anc: buf[:0]}
+	e := ientity{self: -1, typ: -1, anc: buf}
 	if id, ok := x.uids[uid]; ok {
 		e.self = id
 	}

@@ -5,6 +5,8 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	cedar "github.com/cedar-policy/cedar-go"
 )
@@ -19,6 +21,38 @@ type snapshot struct {
 	byID     map[string]*compiled //
 	index    *scopeIndex          // nil when the index is disabled
 	schema   *schema              // nil when no schema is loaded
+
+	// resolutions caches how request entities map onto the index (their
+	// interned id, type and ancestors), per entity revision: resolving
+	// takes several map lookups and, for providers without an ancestor
+	// list, a graph walk.
+	resolutions     sync.Map // cedar.EntityUID → *resolution
+	resolutionCount atomic.Int64
+}
+
+type resolution struct {
+	rev uint64
+	e   ientity
+}
+
+// maxResolutions bounds the resolution cache of one snapshot; past it,
+// entities are resolved on every check.
+const maxResolutions = 1 << 17
+
+func (s *snapshot) resolve(view EntityView, uid cedar.EntityUID) ientity {
+	rev := view.Revision()
+	if v, ok := s.resolutions.Load(uid); ok {
+		if r := v.(*resolution); r.rev == rev {
+			return r.e
+		}
+	}
+	e := s.index.resolve(uid, ancestorsIn(view, uid), nil)
+	if s.resolutionCount.Load() < maxResolutions {
+		if _, replaced := s.resolutions.Swap(uid, &resolution{rev: rev, e: e}); !replaced {
+			s.resolutionCount.Add(1)
+		}
+	}
+	return e
 }
 
 // newSnapshot builds a snapshot of byID. base, when not nil, is the
@@ -118,10 +152,9 @@ func (s *snapshot) evaluate(view EntityView, req *Request, dec *decoded) (match,
 	if s.index == nil {
 		return s.authorize(&policyIter{list: s.policies}, view, req, dec, &uids, match{})
 	}
-	var ancBuf [dims][8]int32
 	var ie [dims]ientity
 	for d := range dims {
-		ie[d] = s.index.resolve(uids[d], ancestorsIn(view, uids[d]), ancBuf[d][:0])
+		ie[d] = s.resolve(view, uids[d])
 	}
 	var hitBuf [32]int32
 	hits := s.index.candidates(&ie, hitBuf[:0])
