@@ -1,0 +1,2 @@
+;; No functions, globals or exports: every added section is new.
+(module (memory 1))
