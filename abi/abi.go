@@ -328,3 +328,32 @@ func Result(status uint32, length int) uint64 { return uint64(status)<<32 | uint
 func SplitResult(r uint64) (status uint32, length int) { return uint32(r >> 32), int(uint32(r)) }
 
 var le = binary.LittleEndian
+
+// Host-function error codes (SPEC.md §6): a host function returns the
+// result length when non-negative, or one of these.
+const (
+	EDenied      = -1
+	ENotFound    = -2
+	EDeadline    = -3
+	EInvalid     = -4
+	EUnavailable = -5
+)
+
+// Host module names (SPEC.md §6).
+const (
+	ModuleLog       = "creto:log/v1"
+	ModuleRequest   = "creto:request/v1"
+	ModulePrefilter = "creto:prefilter/v1"
+)
+
+// HostModuleName is the import module name of a capability's functions.
+func HostModuleName(capability string) string { return "creto:" + capability + "/v1" }
+
+// Exports a module provides (SPEC.md §3).
+const (
+	ExportMarker   = "creto_abi_1"
+	ExportIO       = "creto_io"
+	ExportEvaluate = "creto_evaluate"
+	ExportInit     = "creto_init"
+	ExportMemory   = "memory"
+)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 )
 
 // ManifestSection is the name of the custom section holding the manifest.
@@ -35,6 +34,10 @@ type Prefilter struct {
 type Limits struct {
 	MemoryPages uint32 `json:"memory_pages,omitempty"`
 	Fuel        int64  `json:"fuel,omitempty"`
+	// StartupFuel bounds an instance's start-up (its start function,
+	// _initialize and creto_init): language runtimes need far more than
+	// one evaluation.
+	StartupFuel int64 `json:"startup_fuel,omitempty"`
 }
 
 // Defaults for fields a manifest leaves out.
@@ -42,6 +45,7 @@ const (
 	DefaultPriority    = 100
 	DefaultMemoryPages = 16
 	DefaultFuel        = 1_000_000
+	DefaultStartupFuel = 2_000_000_000
 	MaxMemoryPages     = 16384 // 1 GiB
 )
 
@@ -55,7 +59,19 @@ const (
 // ErrManifest is returned for a missing or invalid manifest.
 var ErrManifest = errors.New("abi: invalid manifest")
 
-var namePattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+// validName reports whether s matches [a-z0-9_-]{1,64}. (No regexp:
+// guests import this package, and regexp would add to their start-up.)
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // ParseManifest decodes and validates a manifest and fills its defaults.
 // Unknown fields are errors, so a typo is caught.
@@ -79,7 +95,7 @@ func (m *Manifest) normalize() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrManifest, fmt.Sprintf(format, args...))
 	}
-	if !namePattern.MatchString(m.Name) {
+	if !validName(m.Name) {
 		return bad("name %q must match [a-z0-9_-]{1,64}", m.Name)
 	}
 	if m.Priority == nil {
@@ -117,6 +133,12 @@ func (m *Manifest) normalize() error {
 	}
 	if m.Limits.Fuel < 0 {
 		return bad("limits.fuel %d is negative", m.Limits.Fuel)
+	}
+	if m.Limits.StartupFuel == 0 {
+		m.Limits.StartupFuel = DefaultStartupFuel
+	}
+	if m.Limits.StartupFuel < 0 {
+		return bad("limits.startup_fuel %d is negative", m.Limits.StartupFuel)
 	}
 	switch m.OnError {
 	case "":

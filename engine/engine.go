@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tetratelabs/wazero"
 )
 
 // Engine answers authorization checks against a policy store.
@@ -24,6 +26,10 @@ type Engine struct {
 	closed   atomic.Bool
 	stopOnce sync.Once
 	stop     chan struct{}
+
+	chain     atomic.Pointer[chain] // extensions, by priority
+	extMu     sync.Mutex            // serialises extension changes
+	wasmCache wazero.CompilationCache
 }
 
 type config struct {
@@ -33,6 +39,9 @@ type config struct {
 	limits           Limits
 	logger           *slog.Logger
 	validateRequests bool
+	hostModules      []HostModule
+	// extensionCacheDir keeps compiled extensions across restarts.
+	extensionCacheDir string
 }
 
 // Option configures an Engine.
@@ -61,6 +70,10 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // those that do not conform.
 func WithRequestValidation() Option { return func(c *config) { c.validateRequests = true } }
 
+// WithExtensionCacheDir keeps compiled extensions in dir, so a restart
+// registers them without compiling again.
+func WithExtensionCacheDir(dir string) Option { return func(c *config) { c.extensionCacheDir = dir } }
+
 // New returns an engine with no policies.
 func New(opts ...Option) *Engine {
 	cfg := config{cache: DefaultCacheConfig, indexed: true, limits: DefaultLimits}
@@ -78,6 +91,14 @@ func New(opts ...Option) *Engine {
 		e.cache = newDecisionCache(cfg.cache)
 	}
 	e.snap.Store(newSnapshot(0, 0, map[string]*compiled{}, nil, cfg.indexed, nil))
+	e.wasmCache = wazero.NewCompilationCache()
+	if cfg.extensionCacheDir != "" {
+		if c, err := wazero.NewCompilationCacheWithDir(cfg.extensionCacheDir); err == nil {
+			e.wasmCache = c
+		} else {
+			cfg.logger.Warn("extension compilation cache unavailable; compiling in memory", "dir", cfg.extensionCacheDir, "error", err)
+		}
+	}
 	return e
 }
 
@@ -87,6 +108,13 @@ func (e *Engine) Close() error {
 	e.stopOnce.Do(func() {
 		e.closed.Store(true)
 		close(e.stop)
+		e.extMu.Lock()
+		for _, x := range e.extensions() {
+			x.retire()
+		}
+		e.chain.Store(nil)
+		e.extMu.Unlock()
+		e.wasmCache.Close(context.Background())
 	})
 	return nil
 }
@@ -126,6 +154,11 @@ func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
 		d, h, ok := e.cache.get(key, snap.epoch, view.Revision(), start)
 		if ok {
 			d.Cached = true
+			// The cache holds Cedar's answer; extensions (quotas, rate
+			// limits) are stateful and run on every check.
+			if e.chain.Load() != nil {
+				d = e.runExtensions(ctx, req, d)
+			}
 			d.EvaluationTime = time.Duration(mono() - start)
 			return d, nil
 		}
@@ -148,6 +181,9 @@ func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
 	d := m.decision()
 	if e.cache != nil && d.Kind == Allow {
 		e.cache.put(hash, key, snap.epoch, view.Revision(), start, d)
+	}
+	if d.Kind != Deny && e.chain.Load() != nil {
+		d = e.runExtensions(ctx, req, d)
 	}
 	d.EvaluationTime = time.Duration(mono() - start)
 	return d, nil

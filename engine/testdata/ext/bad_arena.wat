@@ -1,0 +1,6 @@
+;; Declares an arena outside its memory.
+(module
+  (memory (export "memory") 1)
+  (func (export "creto_abi_1"))
+  (func (export "creto_io") (result i64) (i64.const 0x0001000000010000))
+  (func (export "creto_evaluate") (param $n i32) (result i64) (i64.const 0)))
