@@ -1,0 +1,158 @@
+//go:build wasip1
+
+package creto
+
+import (
+	"time"
+	"unsafe"
+)
+
+// Host functions (abi/SPEC.md §6). Only those an extension calls end up
+// among its imports, so a module requests exactly what it uses.
+
+//go:wasmimport creto:log/v1 write
+func hostLog(level, ptr, n uint32)
+
+//go:wasmimport creto:request/v1 context
+func hostContext(ptr, n uint32) int32
+
+//go:wasmimport creto:time/v1 now
+func hostNow() int64
+
+//go:wasmimport creto:state/v1 get
+func hostStateGet(keyPtr, keyLen, outPtr, outCap uint32) int32
+
+//go:wasmimport creto:state/v1 set
+func hostStateSet(keyPtr, keyLen, valPtr, valLen uint32) int32
+
+//go:wasmimport creto:state/v1 add
+func hostStateAdd(keyPtr, keyLen uint32, delta, windowNS int64) int64
+
+//go:wasmimport creto:prefilter/v1 add
+func hostPrefilterAdd(keyPtr, keyLen uint32) int32
+
+//go:wasmimport creto:prefilter/v1 reset
+func hostPrefilterReset() int32
+
+//go:wasmimport creto:prefilter/v1 commit
+func hostPrefilterCommit() int32
+
+// Log levels.
+const (
+	Debug = iota
+	Info
+	Warn
+	Error
+)
+
+// Log writes a line to the engine's log (rate-limited, capped at 1 KiB).
+func Log(level int, msg string) { hostLog(uint32(level), ptr(msg), uint32(len(msg))) }
+
+// Now is the node's clock (capability "time").
+func Now() time.Time { return time.Unix(0, hostNow()) }
+
+// ErrHost is returned when a host function fails; Code is the ABI's errno.
+type ErrHost struct{ Code int64 }
+
+func (e ErrHost) Error() string {
+	switch e.Code {
+	case -1:
+		return "host: denied"
+	case -2:
+		return "host: not found"
+	case -3:
+		return "host: deadline"
+	case -4:
+		return "host: invalid argument"
+	case -5:
+		return "host: unavailable"
+	}
+	return "host: error"
+}
+
+// ErrNotFound matches a state key that is not set.
+var ErrNotFound = ErrHost{Code: -2}
+
+// StateAdd adds delta to a counter (capability "state") and returns its new
+// value; with window > 0 the counter restarts in every window.
+func StateAdd(key string, delta int64, window time.Duration) (int64, error) {
+	v := hostStateAdd(ptr(key), uint32(len(key)), delta, int64(window))
+	if v < 0 && v >= -5 {
+		return 0, ErrHost{Code: v}
+	}
+	return v, nil
+}
+
+// StateGet reads a value (capability "state").
+func StateGet(key string) ([]byte, error) {
+	var buf [256]byte
+	out := buf[:]
+	for {
+		n := hostStateGet(ptr(key), uint32(len(key)), bytesPtr(out), uint32(len(out)))
+		switch {
+		case n < 0:
+			return nil, ErrHost{Code: int64(n)}
+		case int(n) <= len(out):
+			return append([]byte(nil), out[:n]...), nil
+		}
+		out = make([]byte, n)
+	}
+}
+
+// StateSet writes a value (capability "state").
+func StateSet(key string, value []byte) error {
+	if n := hostStateSet(ptr(key), uint32(len(key)), bytesPtr(value), uint32(len(value))); n < 0 {
+		return ErrHost{Code: int64(n)}
+	}
+	return nil
+}
+
+// Prefilter manages the host-side bloom filter (capability "prefilter"):
+// Reset, Add the keys the extension cares about, then Commit.
+type Prefilter struct{}
+
+// Reset starts a new, empty filter.
+func (Prefilter) Reset() error { return check(hostPrefilterReset()) }
+
+// Add adds a key (see abi/SPEC.md §6.5 for its form).
+func (Prefilter) Add(key string) error { return check(hostPrefilterAdd(ptr(key), uint32(len(key)))) }
+
+// Commit publishes the filter.
+func (Prefilter) Commit() error { return check(hostPrefilterCommit()) }
+
+func check(n int32) error {
+	if n < 0 {
+		return ErrHost{Code: int64(n)}
+	}
+	return nil
+}
+
+// pull fetches a variable-length value with the ABI's retry convention.
+func pull(fetch func(ptr, n uint32) int32) []byte {
+	var buf [1024]byte
+	out := buf[:]
+	for {
+		n := fetch(bytesPtr(out), uint32(len(out)))
+		if n < 0 {
+			return nil
+		}
+		if int(n) <= len(out) {
+			return append([]byte(nil), out[:n]...)
+		}
+		out = make([]byte, n)
+	}
+}
+
+func ptr(s string) uint32 {
+	if len(s) == 0 {
+		return 0
+	}
+	return uint32(uintptr(unsafe.Pointer(unsafe.StringData(s))))
+}
+
+func bytesPtr(b []byte) uint32 {
+	if len(b) == 0 {
+		return 0
+	}
+	return uint32(uintptr(unsafe.Pointer(&b[0])))
+}
