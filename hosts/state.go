@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"time"
 
@@ -28,6 +29,17 @@ type StateStore interface {
 	// start at multiples of window since the Unix epoch) and restarts from
 	// zero in each new window.
 	Add(ctx context.Context, key string, delta int64, window time.Duration, now time.Time) (int64, error)
+	// Take takes one token from the token bucket at key, which refills at
+	// rate tokens per second up to burst. It reports whether a token was
+	// taken, how many remain, and when the next one will be available.
+	Take(ctx context.Context, key string, rate float64, burst int64, now time.Time) (Bucket, error)
+}
+
+// Bucket is the outcome of StateStore.Take.
+type Bucket struct {
+	Taken      bool
+	Remaining  int64
+	RetryAfter time.Duration // zero when a token was taken
 }
 
 // State is creto:state/v1: a key-value store and counters private to each
@@ -110,6 +122,31 @@ func (s State) Functions(ext string) []engine.HostFunction {
 				}
 				stack[0] = uint64(v)
 			}},
+		{Name: "take", Params: []api.ValueType{i32, i32, i64, i64, i32}, Results: []api.ValueType{i32},
+			Func: func(ctx context.Context, m api.Module, stack []uint64) {
+				k, ok := key(m, stack[0], stack[1])
+				rateMilli, burst := int64(stack[2]), int64(stack[3])
+				if !ok || rateMilli <= 0 || burst <= 0 {
+					fail(stack, abi.EInvalid)
+					return
+				}
+				b, err := s.Store.Take(ctx, k, float64(rateMilli)/1000, burst, now())
+				if err != nil {
+					fail(stack, abi.EUnavailable)
+					return
+				}
+				var out [16]byte
+				binary.LittleEndian.PutUint64(out[:], uint64(b.Remaining))
+				binary.LittleEndian.PutUint64(out[8:], uint64(b.RetryAfter))
+				if !m.Memory().Write(uint32(stack[4]), out[:]) {
+					fail(stack, abi.EInvalid)
+					return
+				}
+				stack[0] = 0
+				if !b.Taken {
+					stack[0] = 1
+				}
+			}},
 	}
 }
 
@@ -119,6 +156,12 @@ type MemoryState struct {
 	mu       sync.Mutex
 	values   map[string][]byte
 	counters map[string]counter
+	buckets  map[string]bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time // when tokens was last brought up to date
 }
 
 type counter struct {
@@ -128,7 +171,7 @@ type counter struct {
 
 // NewMemoryState returns an empty in-memory store.
 func NewMemoryState() *MemoryState {
-	return &MemoryState{values: map[string][]byte{}, counters: map[string]counter{}}
+	return &MemoryState{values: map[string][]byte{}, counters: map[string]counter{}, buckets: map[string]bucket{}}
 }
 
 // Get implements StateStore.
@@ -159,6 +202,30 @@ func (s *MemoryState) Add(_ context.Context, key string, delta int64, window tim
 	c.value += delta
 	s.counters[key] = c
 	return c.value, nil
+}
+
+// Take implements StateStore.
+func (s *MemoryState) Take(_ context.Context, key string, rate float64, burst int64, now time.Time) (Bucket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.buckets[key]
+	if !ok {
+		b = bucket{tokens: float64(burst), at: now}
+	}
+	if elapsed := now.Sub(b.at); elapsed > 0 {
+		b.tokens = min(float64(burst), b.tokens+elapsed.Seconds()*rate)
+		b.at = now
+	}
+	var out Bucket
+	if b.tokens >= 1 {
+		b.tokens--
+		out.Taken = true
+	} else {
+		out.RetryAfter = time.Duration((1 - b.tokens) / rate * float64(time.Second))
+	}
+	out.Remaining = int64(b.tokens)
+	s.buckets[key] = b
+	return out, nil
 }
 
 // windowIndex numbers the window now falls in; 0 for unwindowed counters.

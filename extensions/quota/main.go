@@ -38,6 +38,7 @@ type quota struct {
 	Window    string `json:"window"`
 	Cost      string `json:"cost"`
 	window    time.Duration
+	counter   string // the host counter's key, built once
 }
 
 // quotas maps `principal|action` to its quota.
@@ -80,6 +81,7 @@ func configure(config []byte) error {
 		if _, dup := quotas[key]; dup {
 			return fmt.Errorf("two quotas for %s", key)
 		}
+		q.counter = q.ID + "/" + key
 		quotas[key] = q
 		if err := filter.Add(key); err != nil {
 			return err
@@ -107,8 +109,7 @@ func enforce(r creto.Request) creto.Result {
 		}
 		cost = c
 	}
-	counter := q.ID + "/" + string(key)
-	used, err := creto.StateAdd(counter, cost, q.window)
+	used, err := creto.StateAdd(q.counter, cost, q.window)
 	if err != nil {
 		return creto.Fail("counting: " + err.Error())
 	}
@@ -116,7 +117,7 @@ func enforce(r creto.Request) creto.Result {
 		return creto.Continue()
 	}
 	// Refused requests are not counted.
-	if _, err := creto.StateAdd(counter, -cost, q.window); err != nil {
+	if _, err := creto.StateAdd(q.counter, -cost, q.window); err != nil {
 		return creto.Fail("uncounting: " + err.Error())
 	}
 	var reset time.Time

@@ -6,25 +6,18 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/creto-systems/creto/abi"
 	"github.com/creto-systems/creto/engine"
 	"github.com/creto-systems/creto/hosts"
+	"github.com/creto-systems/creto/internal/guestbuild"
 )
 
-var (
-	buildOnce sync.Once
-	module    []byte
-	buildErr  error
-	// cacheDir holds compiled code across the engines of this test run:
-	// compiling a Go module takes seconds, loading it from disk does not.
-	cacheDir string
-)
+// cacheDir holds compiled code across the engines of this test run:
+// compiling a Go module takes seconds, loading it from disk does not.
+var cacheDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "creto-quota-cache")
@@ -37,40 +30,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// quotaModule builds the extension for wasip1 and annotates it with its
-// manifest, once per test run.
 func quotaModule(t testing.TB) []byte {
 	t.Helper()
-	buildOnce.Do(func() {
-		out := filepath.Join(os.TempDir(), "creto-quota-test.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			buildErr = err
-			t.Log(string(b))
-			return
-		}
-		raw, err := os.ReadFile(out)
-		if err != nil {
-			buildErr = err
-			return
-		}
-		text, err := os.ReadFile("manifest.json")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		m, err := abi.ParseManifest(text)
-		if err != nil {
-			buildErr = err
-			return
-		}
-		module, buildErr = abi.WriteManifest(raw, m)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	m, err := guestbuild.Go(".")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return module
+	return m
 }
 
 type clock struct {

@@ -28,6 +28,9 @@ func hostStateSet(keyPtr, keyLen, valPtr, valLen uint32) int32
 //go:wasmimport creto:state/v1 add
 func hostStateAdd(keyPtr, keyLen uint32, delta, windowNS int64) int64
 
+//go:wasmimport creto:state/v1 take
+func hostStateTake(keyPtr, keyLen uint32, rateMilli, burst int64, outPtr uint32) int32
+
 //go:wasmimport creto:prefilter/v1 add
 func hostPrefilterAdd(keyPtr, keyLen uint32) int32
 
@@ -81,6 +84,19 @@ func StateAdd(key string, delta int64, window time.Duration) (int64, error) {
 		return 0, ErrHost{Code: v}
 	}
 	return v, nil
+}
+
+// Take takes one token from a host-side token bucket refilled at rate
+// tokens per second up to burst (capability "state"). It reports whether a
+// token was taken, the tokens left and, when none was, how long until the
+// next one.
+func Take(key string, rate float64, burst int64) (taken bool, remaining int64, retryAfter time.Duration, err error) {
+	var out [2]int64
+	n := hostStateTake(ptr(key), uint32(len(key)), int64(rate*1000), burst, uint32(uintptr(unsafe.Pointer(&out[0]))))
+	if n < 0 {
+		return false, 0, 0, ErrHost{Code: int64(n)}
+	}
+	return n == 0, out[0], time.Duration(out[1]), nil
 }
 
 // StateGet reads a value (capability "state").
