@@ -101,7 +101,7 @@ export function bytesEqual(a: Bytes, b: Bytes): bool {
 
 /** A copy as a string. It allocates, and the stub runtime never frees:
  * use it for diagnostics, not on every call. */
-export function toString(b: Bytes): string {
+export function bytesToString(b: Bytes): string {
   return String.UTF8.decodeUnsafe(ptrOf(b), lenOf(b));
 }
 
@@ -243,7 +243,15 @@ function putStr<T>(slot: u32, at: u32, s: T): u32 {
  * kind (SPEC.md 4.2) but the layout is the same. `I` and `T` are string or
  * Bytes.
  */
-export function decision<I, T>(kind: u32, id: I, text: T, a: i64, b: i64, c: i64, approvers: StaticArray<string> | null): u64 {
+export function decision<I, T>(
+  kind: u32,
+  id: I,
+  text: T,
+  a: i64,
+  b: i64,
+  c: i64,
+  approvers: StaticArray<string> | null,
+): u64 {
   const n: u32 = approvers ? <u32>approvers.length : 0;
   let size = <u64>DECISION_HEADER + maxLength<I>(id) + maxLength<T>(text) + 8 * <u64>n;
   for (let i: u32 = 0; i < n; i++) size += maxLength<string>(unchecked(approvers![i]));

@@ -153,7 +153,11 @@ function hostcalls(): u64 {
     return error("conformance: creto:request/v1 failed");
   }
   const got = bytes(ATTRIBUTES, attrs);
-  if (stateSet("attrs", got) != 0 || stateGet("attrs", READBACK, SCRATCH_SIZE) != attrs || !bytesEqual(bytes(READBACK, attrs), got)) {
+  if (
+    stateSet("attrs", got) != 0 ||
+    stateGet("attrs", READBACK, SCRATCH_SIZE) != attrs ||
+    !bytesEqual(bytes(READBACK, attrs), got)
+  ) {
     return error("conformance: creto:state/v1 get/set failed");
   }
   if (stateGet("missing", READBACK, SCRATCH_SIZE) != ENOTFOUND) {

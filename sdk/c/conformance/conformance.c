@@ -16,7 +16,8 @@ static int64_t golden(uint32_t kind)
     case CRETO_DENY:
         return creto_deny(CRETO_STR("no-deletes-after-hours"), CRETO_STR("deletes are allowed 08:00-18:00 only"));
     case CRETO_REQUIRES_OVERSIGHT:
-        return creto_requires_oversight(CRETO_STR("large-transfer"), CRETO_STR("two-person"), 1800000000000, approvers, 2);
+        return creto_requires_oversight(CRETO_STR("large-transfer"), CRETO_STR("two-person"), 1800000000000,
+                                        approvers, 2);
     case CRETO_QUOTA_EXCEEDED:
         return creto_quota_exceeded(CRETO_STR("llm-tokens/daily"), 100000, 100001, 1764201600000000000);
     case CRETO_RATE_LIMITED:

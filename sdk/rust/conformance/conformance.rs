@@ -13,16 +13,22 @@ creto::extension!(evaluate: evaluate, init: init);
 fn golden(io: &mut Io, k: u32) -> Answer {
     match k {
         kind::ALLOW => io.allow(),
-        kind::DENY => io.deny(b"no-deletes-after-hours", b"deletes are allowed 08:00-18:00 only"),
+        kind::DENY => io.deny(
+            b"no-deletes-after-hours",
+            b"deletes are allowed 08:00-18:00 only",
+        ),
         kind::REQUIRES_OVERSIGHT => io.requires_oversight(
             b"large-transfer",
             b"two-person",
             1_800_000_000_000,
             &[b"cfo", b"controller"],
         ),
-        kind::QUOTA_EXCEEDED => {
-            io.quota_exceeded(b"llm-tokens/daily", 100_000, 100_001, 1_764_201_600_000_000_000)
-        }
+        kind::QUOTA_EXCEEDED => io.quota_exceeded(
+            b"llm-tokens/daily",
+            100_000,
+            100_001,
+            1_764_201_600_000_000_000,
+        ),
         kind::RATE_LIMITED => io.rate_limited(250_000_000, 0),
         _ => io.error(b"conformance: no such golden decision"),
     }

@@ -70,6 +70,7 @@ pub mod errno {
 
 /// What `creto_evaluate` and `creto_init` return: `(status << 32) | length`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a builder wrote the answer into the arena; return it"]
 pub struct Answer(pub u64);
 
 impl Answer {
@@ -128,7 +129,10 @@ impl Io {
     /// The encoder behind every builder: the fields mean different things
     /// per kind (SPEC.md 4.2) but the layout is the same.
     pub fn decide(&mut self, d: &Decision) -> Answer {
-        let mut size = DECISION_HEADER + d.id.len() as u64 + d.text.len() as u64 + 8 * d.approvers.len() as u64;
+        let mut size = DECISION_HEADER
+            + d.id.len() as u64
+            + d.text.len() as u64
+            + 8 * d.approvers.len() as u64;
         for a in d.approvers {
             size += a.len() as u64;
         }
@@ -160,27 +164,66 @@ impl Io {
 
     /// Allow outright, skipping the extensions after this one.
     pub fn allow(&mut self) -> Answer {
-        self.decide(&Decision { kind: kind::ALLOW, ..Decision::EMPTY })
+        self.decide(&Decision {
+            kind: kind::ALLOW,
+            ..Decision::EMPTY
+        })
     }
 
     /// Deny; an empty policy id is reported as `ext:<name>`.
     pub fn deny(&mut self, policy_id: &[u8], reason: &[u8]) -> Answer {
-        self.decide(&Decision { kind: kind::DENY, id: policy_id, text: reason, ..Decision::EMPTY })
+        self.decide(&Decision {
+            kind: kind::DENY,
+            id: policy_id,
+            text: reason,
+            ..Decision::EMPTY
+        })
     }
 
     /// Hold the request for human approval; a timeout of 0 takes the
     /// engine's default.
-    pub fn requires_oversight(&mut self, policy_id: &[u8], requirement: &[u8], timeout_ns: i64, approvers: &[&[u8]]) -> Answer {
-        self.decide(&Decision { kind: kind::REQUIRES_OVERSIGHT, id: policy_id, text: requirement, a: timeout_ns, approvers, ..Decision::EMPTY })
+    pub fn requires_oversight(
+        &mut self,
+        policy_id: &[u8],
+        requirement: &[u8],
+        timeout_ns: i64,
+        approvers: &[&[u8]],
+    ) -> Answer {
+        self.decide(&Decision {
+            kind: kind::REQUIRES_OVERSIGHT,
+            id: policy_id,
+            text: requirement,
+            a: timeout_ns,
+            approvers,
+            ..Decision::EMPTY
+        })
     }
 
     /// `reset_at_ns` is Unix time in nanoseconds, 0 when unknown.
-    pub fn quota_exceeded(&mut self, quota_id: &[u8], limit: i64, used: i64, reset_at_ns: i64) -> Answer {
-        self.decide(&Decision { kind: kind::QUOTA_EXCEEDED, id: quota_id, a: limit, b: used, c: reset_at_ns, ..Decision::EMPTY })
+    pub fn quota_exceeded(
+        &mut self,
+        quota_id: &[u8],
+        limit: i64,
+        used: i64,
+        reset_at_ns: i64,
+    ) -> Answer {
+        self.decide(&Decision {
+            kind: kind::QUOTA_EXCEEDED,
+            id: quota_id,
+            a: limit,
+            b: used,
+            c: reset_at_ns,
+            ..Decision::EMPTY
+        })
     }
 
     pub fn rate_limited(&mut self, retry_after_ns: i64, remaining: i64) -> Answer {
-        self.decide(&Decision { kind: kind::RATE_LIMITED, a: retry_after_ns, b: remaining, ..Decision::EMPTY })
+        self.decide(&Decision {
+            kind: kind::RATE_LIMITED,
+            a: retry_after_ns,
+            b: remaining,
+            ..Decision::EMPTY
+        })
     }
 
     /// A failure, handled by the extension's `on_error`; from `creto_init`
@@ -222,7 +265,15 @@ pub struct Decision<'d> {
 }
 
 impl Decision<'static> {
-    pub const EMPTY: Decision<'static> = Decision { kind: 0, id: b"", text: b"", a: 0, b: 0, c: 0, approvers: &[] };
+    pub const EMPTY: Decision<'static> = Decision {
+        kind: 0,
+        id: b"",
+        text: b"",
+        a: 0,
+        b: 0,
+        c: 0,
+        approvers: &[],
+    };
 }
 
 /// A request (SPEC.md 4.1), read in place. Accessors return empty values
@@ -422,12 +473,26 @@ pub mod state {
     /// The value's length (nothing written when over `out.len()`), or a
     /// negative [`errno`](super::errno), `ENOTFOUND` for a missing key.
     pub fn get(key: &[u8], out: &mut [u8]) -> i32 {
-        unsafe { host::get(key.as_ptr(), key.len() as u32, out.as_mut_ptr(), out.len() as u32) }
+        unsafe {
+            host::get(
+                key.as_ptr(),
+                key.len() as u32,
+                out.as_mut_ptr(),
+                out.len() as u32,
+            )
+        }
     }
 
     /// 0 on success.
     pub fn set(key: &[u8], value: &[u8]) -> i32 {
-        unsafe { host::set(key.as_ptr(), key.len() as u32, value.as_ptr(), value.len() as u32) }
+        unsafe {
+            host::set(
+                key.as_ptr(),
+                key.len() as u32,
+                value.as_ptr(),
+                value.len() as u32,
+            )
+        }
     }
 
     /// Adds `delta` to a counter and returns its new value; with
@@ -554,12 +619,15 @@ pub mod json {
     /// misread.
     pub fn int(v: &[u8]) -> Option<i64> {
         let negative = v.first() == Some(&b'-');
-        let start = negative as usize;
+        let start = usize::from(negative);
         let mut i = skip_digits(v, start);
         if i == start || i - start > 18 {
             return None;
         }
-        let n = v.get(start..i)?.iter().fold(0i64, |n, d| n * 10 + (d - b'0') as i64);
+        let n = v
+            .get(start..i)?
+            .iter()
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
         if v.get(i) == Some(&b'.') {
             i = skip_digits(v, i + 1);
         }
