@@ -33,7 +33,8 @@ test-short:
 
 ## bench: benchmarks against the anchors (see bench/RESULTS.md)
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./bench/ ./engine/
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./bench/ ./engine/ ./services/crypto/
+	cd bench/anchors && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(COUNT) .
 
 ## fuzz: run each fuzz target for FUZZTIME (not part of `make test`)
 fuzz:
@@ -49,6 +50,7 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	cd bench/anchors && $(GO) vet ./...
 
 ## fmt: format the tree
 fmt:
