@@ -5,29 +5,21 @@ import (
 	"sync/atomic"
 
 	cedar "github.com/cedar-policy/cedar-go"
+
+	"github.com/creto-systems/creto/entity"
 )
 
-// EntityProvider supplies the entities (attributes and parents) policies see.
-type EntityProvider interface {
-	// View returns a consistent view for one check. The engine calls it once
-	// per check and never mixes two views in one decision.
-	View() EntityView
-}
-
-// EntityView is a read-only, consistent set of entities.
-type EntityView interface {
-	cedar.EntityGetter
-	// Revision identifies the view's content. It must change whenever any
-	// entity changes: the decision cache only reuses a decision made under
-	// the same revision.
-	Revision() uint64
-}
-
-// AncestorLister is an optional EntityView method: the transitive closure of
-// uid's parents. Views that implement it spare the engine a graph walk.
-type AncestorLister interface {
-	Ancestors(uid cedar.EntityUID) []cedar.EntityUID
-}
+// The entity interfaces live in package entity, so services can implement
+// them without importing the engine; these names keep the engine's API
+// whole.
+type (
+	// EntityProvider supplies the entities policies see (entity.Provider).
+	EntityProvider = entity.Provider
+	// EntityView is a consistent set of entities (entity.View).
+	EntityView = entity.View
+	// AncestorLister is an optional EntityView method (entity.AncestorLister).
+	AncestorLister = entity.AncestorLister
+)
 
 // Entities is the built-in in-memory EntityProvider. Replace swaps its whole
 // content atomically; checks in flight keep the view they started with.

@@ -8,18 +8,13 @@ import (
 
 	cedar "github.com/cedar-policy/cedar-go"
 	"github.com/cedar-policy/cedar-go/types"
+
+	"github.com/creto-systems/creto/entity"
 )
 
 // EntityRef names a Cedar entity: its type, possibly namespaced
 // ("Acme::Agent"), and its id.
-type EntityRef struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
-}
-
-func (r EntityRef) uid() cedar.EntityUID {
-	return cedar.NewEntityUID(cedar.EntityType(r.Type), cedar.String(r.ID))
-}
+type EntityRef = entity.Ref
 
 // Principal is the agent making a request.
 type Principal struct {
@@ -177,8 +172,8 @@ func record(b []byte, dec *cedar.Record) (cedar.Record, error) {
 func (r *Request) uids() [dims]cedar.EntityUID {
 	return [dims]cedar.EntityUID{
 		dimPrincipal: cedar.NewEntityUID(cedar.EntityType(r.Principal.Type), cedar.String(r.Principal.ID)),
-		dimAction:    r.actionRef().uid(),
-		dimResource:  r.Resource.uid(),
+		dimAction:    r.actionRef().UID(),
+		dimResource:  r.Resource.UID(),
 	}
 }
 
@@ -218,7 +213,7 @@ func (r *Request) forCedar(uids *[dims]cedar.EntityUID, view EntityView, dec *de
 func withDelegation(ctx cedar.Record, chain []EntityRef) cedar.Record {
 	uids := make([]types.Value, len(chain))
 	for i, d := range chain {
-		uids[i] = d.uid()
+		uids[i] = d.UID()
 	}
 	m := make(types.RecordMap, ctx.Len()+1)
 	for k, v := range ctx.All() {

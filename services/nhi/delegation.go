@@ -10,7 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/creto-systems/creto/engine"
+	"github.com/creto-systems/creto/entity"
 	"github.com/creto-systems/creto/services/crypto"
 )
 
@@ -314,13 +314,13 @@ func (c *DelegationChain) Verified() bool { return c.verified }
 // a chain that was not verified. A verified chain stays valid only until
 // ValidUntil, or until something on it is revoked: verify per request (or
 // per short-lived connection), not once.
-func (c *DelegationChain) EntityRefs() ([]engine.EntityRef, error) {
+func (c *DelegationChain) EntityRefs() ([]entity.Ref, error) {
 	if !c.verified {
 		return nil, fmt.Errorf("nhi: entity refs: %w", ErrNotVerified)
 	}
-	refs := make([]engine.EntityRef, len(c.links))
+	refs := make([]entity.Ref, len(c.links))
 	for i, l := range c.links {
-		refs[i] = engine.EntityRef{Type: c.entityType, ID: l.delegator}
+		refs[i] = entity.Ref{Type: c.entityType, ID: l.delegator}
 	}
 	return refs, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/creto-systems/creto/engine"
+	"github.com/creto-systems/creto/entity"
 	"github.com/creto-systems/creto/internal/kv"
 )
 
@@ -53,7 +54,7 @@ func TestDelegationChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []engine.EntityRef{{Type: "Agent", ID: "a"}, {Type: "Agent", ID: "b"}}; !slices.Equal(refs, want) {
+	if want := []entity.Ref{{Type: "Agent", ID: "a"}, {Type: "Agent", ID: "b"}}; !slices.Equal(refs, want) {
 		t.Fatalf("refs %v, want %v", refs, want)
 	}
 	if chain.Root() != "a" || chain.Principal() != "c" || !slices.Equal(chain.Permissions(), []string{"read", "send_email"}) || !chain.ValidUntil().Equal(d2.ExpiresAt()) {
@@ -210,7 +211,7 @@ func TestMaxDepth(t *testing.T) {
 	}
 	d, err := eng.Check(ctx, engine.Request{
 		Principal: engine.Principal{Type: "Agent", ID: chain.Principal()}, Delegation: refs,
-		Action: engine.EntityRef{ID: "read"}, Resource: engine.EntityRef{Type: "Doc", ID: "x"},
+		Action: entity.Ref{ID: "read"}, Resource: entity.Ref{Type: "Doc", ID: "x"},
 	})
 	if err != nil || d.Kind != engine.Allow {
 		t.Fatalf("engine with a 10-link chain: %v, %v", d.Kind, err)

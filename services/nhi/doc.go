@@ -10,7 +10,7 @@
 // services/crypto: signatures are ed25519+ml-dsa-65 composites and KEM keys
 // are X-Wing.
 //
-// Service.Entities turns the registry into an engine.EntityProvider, and
+// Service.Entities turns the registry into an entity.Provider, and
 // DelegationChain.EntityRefs turns a verified chain into the engine
 // request's Delegation, which policies read as context.delegation.
 // docs/identity.md is the user guide.

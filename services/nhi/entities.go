@@ -10,10 +10,10 @@ import (
 
 	cedar "github.com/cedar-policy/cedar-go"
 
-	"github.com/creto-systems/creto/engine"
+	"github.com/creto-systems/creto/entity"
 )
 
-// Entities returns an engine.EntityProvider that shows every agent as a
+// Entities returns an entity.Provider that shows every agent as a
 // Cedar entity of type Config.EntityType ("Agent") with these attributes:
 //
 //	name        String
@@ -33,7 +33,7 @@ import (
 // resources). For an agent both know, base's parents (its teams) are kept
 // and NHI's attributes win over base's; an agent only base knows does not
 // exist, because NHI decides which agents exist.
-func (s *Service) Entities(base engine.EntityProvider) engine.EntityProvider {
+func (s *Service) Entities(base entity.Provider) entity.Provider {
 	if base == nil {
 		return agentProvider{s.ents}
 	}
@@ -179,8 +179,8 @@ type entitySnap struct {
 }
 
 var (
-	_ engine.EntityView     = (*entitySnap)(nil)
-	_ engine.AncestorLister = (*entitySnap)(nil)
+	_ entity.View           = (*entitySnap)(nil)
+	_ entity.AncestorLister = (*entitySnap)(nil)
 )
 
 // Get reads the overlay first: it holds the entries newer than the base.
@@ -192,7 +192,7 @@ func (s *entitySnap) Get(uid cedar.EntityUID) (cedar.Entity, bool) {
 	return e, ok
 }
 
-// Revision implements engine.EntityView.
+// Revision implements entity.View.
 func (s *entitySnap) Revision() uint64 { return s.rev }
 
 // Ancestors is always empty: NHI gives agents no parents, and saying so
@@ -201,13 +201,13 @@ func (s *entitySnap) Ancestors(cedar.EntityUID) []cedar.EntityUID { return nil }
 
 type agentProvider struct{ st *entityState }
 
-// View implements engine.EntityProvider.
-func (p agentProvider) View() engine.EntityView { return p.st.view() }
+// View implements entity.Provider.
+func (p agentProvider) View() entity.View { return p.st.view() }
 
 // combinedProvider lays NHI's agents over another provider's entities.
 type combinedProvider struct {
 	st   *entityState
-	base engine.EntityProvider
+	base entity.Provider
 
 	// The combined revision must change when either side's does, and never
 	// repeat: each distinct pair of revisions gets a number from a counter,
@@ -219,11 +219,11 @@ type combinedProvider struct {
 type revPair struct{ nhi, base, rev uint64 }
 
 // View pairs the two sides' current views under one revision.
-func (p *combinedProvider) View() engine.EntityView {
+func (p *combinedProvider) View() entity.View {
 	n := p.st.view()
 	b := p.base.View()
 	v := combinedView{nhi: n, base: b, rev: p.revision(n.rev, b.Revision())}
-	if l, ok := b.(engine.AncestorLister); ok {
+	if l, ok := b.(entity.AncestorLister); ok {
 		return &listerView{combinedView: v, lister: l}
 	}
 	return &v
@@ -244,7 +244,7 @@ func (p *combinedProvider) revision(nhi, base uint64) uint64 {
 
 type combinedView struct {
 	nhi  *entitySnap
-	base engine.EntityView
+	base entity.View
 	rev  uint64
 }
 
@@ -272,13 +272,13 @@ func (v *combinedView) Get(uid cedar.EntityUID) (cedar.Entity, bool) {
 	return cedar.Entity{UID: uid, Parents: be.Parents, Attributes: cedar.NewRecord(attrs), Tags: be.Tags}, true
 }
 
-// Revision implements engine.EntityView.
+// Revision implements entity.View.
 func (v *combinedView) Revision() uint64 { return v.rev }
 
 // listerView is a combinedView over a base that lists ancestors itself.
 type listerView struct {
 	combinedView
-	lister engine.AncestorLister
+	lister entity.AncestorLister
 }
 
 // Ancestors hides the base's ancestors of agents NHI does not know, as

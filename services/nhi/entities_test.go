@@ -9,11 +9,12 @@ import (
 	cedar "github.com/cedar-policy/cedar-go"
 
 	"github.com/creto-systems/creto/engine"
+	"github.com/creto-systems/creto/entity"
 )
 
 func agentUID(id string) cedar.EntityUID { return cedar.NewEntityUID("Agent", cedar.String(id)) }
 
-func attr(t *testing.T, v engine.EntityView, id, name string) cedar.Value {
+func attr(t *testing.T, v entity.View, id, name string) cedar.Value {
 	t.Helper()
 	ent, ok := v.Get(agentUID(id))
 	if !ok {
@@ -54,7 +55,7 @@ func TestEntitiesShowAgents(t *testing.T) {
 	if _, ok := v.Get(cedar.NewEntityUID("User", "a")); ok {
 		t.Error("an agent id answers for another entity type")
 	}
-	if l, ok := v.(engine.AncestorLister); !ok || l.Ancestors(agentUID("a")) != nil {
+	if l, ok := v.(entity.AncestorLister); !ok || l.Ancestors(agentUID("a")) != nil {
 		t.Error("agents should list no ancestors")
 	}
 }
@@ -205,7 +206,7 @@ func TestEntitiesOverABaseProvider(t *testing.T) {
 	if _, ok := v.Get(cedar.NewEntityUID("Team", "platform")); !ok {
 		t.Error("base entity missing")
 	}
-	l := v.(engine.AncestorLister)
+	l := v.(entity.AncestorLister)
 	if got := l.Ancestors(agentUID("ghost")); got != nil {
 		t.Errorf("ghost ancestors %v", got)
 	}
@@ -241,7 +242,7 @@ func TestEngineSeesRevocationAtOnce(t *testing.T) {
 	if _, err := eng.CreatePolicy(ctx, "active-agents", `permit(principal is Agent, action, resource) when { principal.status == "active" };`); err != nil {
 		t.Fatal(err)
 	}
-	req := engine.Request{Principal: engine.Principal{Type: "Agent", ID: "bot"}, Action: engine.EntityRef{ID: "read"}, Resource: engine.EntityRef{Type: "Doc", ID: "d"}}
+	req := engine.Request{Principal: engine.Principal{Type: "Agent", ID: "bot"}, Action: entity.Ref{ID: "read"}, Resource: entity.Ref{Type: "Doc", ID: "d"}}
 	for range 2 {
 		if d, _ := eng.Check(ctx, req); d.Kind != engine.Allow {
 			t.Fatalf("before revocation: %v", d.Kind)
