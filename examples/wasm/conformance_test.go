@@ -120,6 +120,18 @@ func examples() []extension {
 			{name: "person approves", req: request("User:carol", "approve_payment", "Invoice:1", ""), want: allow},
 			{name: "agent pays", req: request("Agent:bot", "pay", "Invoice:1", ""), want: allow},
 		}},
+		extension{lang: "go", module: "egress", config: `{"allow": ["api.openai.com", "*.internal.example.com"]}`, checks: []check{
+			{name: "listed host", req: request("Agent:bot", "network_egress", "Host:api.openai.com", ""), want: allow},
+			{name: "listed domain", req: request("Agent:bot", "network_egress", "Host:git.internal.example.com", ""), want: allow},
+			{name: "unlisted host", req: request("Agent:bot", "network_egress", "Host:pastebin.com", ""),
+				want: deny("egress-allowlist", "egress to pastebin.com is not on the allow-list")},
+			{name: "suffix is not the domain", req: request("Agent:bot", "network_egress", "Host:evilinternal.example.com", ""),
+				want: deny("egress-allowlist", "egress to evilinternal.example.com is not on the allow-list")},
+			{name: "people are not filtered", req: request("User:u", "network_egress", "Host:pastebin.com", ""), want: allow},
+		}, badConfigs: map[string]string{
+			``:              "allow-list",
+			`{"allow": []}`: "allow-list",
+		}},
 		extension{lang: "wat", module: "template", checks: []check{
 			{name: "the placeholder rule", req: request("User:u", "example", "Doc:d", ""), want: deny("template", "replace this rule")},
 		}},

@@ -20,6 +20,7 @@ import (
 
 	"github.com/creto-systems/creto/abi"
 	"github.com/creto-systems/creto/engine"
+	"github.com/creto-systems/creto/internal/guestbuild"
 	"github.com/creto-systems/creto/hosts"
 )
 
@@ -32,6 +33,14 @@ const skipEnv = "CRETO_SKIP_WASM"
 // missing so that a forgotten build cannot pass for a green suite.
 func load(t *testing.T, lang, name string) []byte {
 	t.Helper()
+	if lang == "go" {
+		// Go guests are built by the Go toolchain the tests run with.
+		b, err := guestbuild.Go(filepath.Join("go", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	path := filepath.Join(lang, "build", name+".wasm")
 	b, err := os.ReadFile(path)
 	if err != nil {
