@@ -20,8 +20,8 @@ import (
 
 	"github.com/creto-systems/creto/abi"
 	"github.com/creto-systems/creto/engine"
-	"github.com/creto-systems/creto/internal/guestbuild"
 	"github.com/creto-systems/creto/hosts"
+	"github.com/creto-systems/creto/internal/guestbuild"
 )
 
 var bg = context.Background()
