@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/creto-systems/creto/hosts"
+	"github.com/creto-systems/creto/internal/kv"
 )
 
 func TestWindowedCounters(t *testing.T) {
@@ -66,5 +67,54 @@ func TestTokenBucketRefill(t *testing.T) {
 	}
 	if b := take(t0.Add(time.Hour)); !b.Taken || b.Remaining != 1 {
 		t.Fatalf("refill is capped at the burst: %+v", b)
+	}
+}
+
+func TestDurableStateSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t0 := time.Unix(1_800_000_000, 0)
+	open := func() (kv.Store, *hosts.DurableState) {
+		store, err := kv.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := hosts.OpenDurableState(ctx, store, time.Hour) // flushes only on Close here
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store, s
+	}
+	store, s := open()
+	for range 5 {
+		s.Add(ctx, "ext/quota/calls", 1, time.Hour, t0)
+	}
+	s.Add(ctx, "ext/quota/forever", 42, 0, t0)
+	s.Take(ctx, "ext/rl/bot", 1, 3, t0)
+	if err := s.Set(ctx, "ext/x/config", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	store, s = open()
+	defer store.Close()
+	defer s.Close(ctx)
+	if v, _ := s.Add(ctx, "ext/quota/calls", 0, time.Hour, t0.Add(time.Minute)); v != 5 {
+		t.Fatalf("a windowed counter after restart: %d", v)
+	}
+	if v, _ := s.Add(ctx, "ext/quota/calls", 0, time.Hour, t0.Add(2*time.Hour)); v != 0 {
+		t.Fatalf("the window still rolls over after restart: %d", v)
+	}
+	if v, _ := s.Add(ctx, "ext/quota/forever", 1, 0, t0); v != 43 {
+		t.Fatalf("an unwindowed counter after restart: %d", v)
+	}
+	if b, _ := s.Take(ctx, "ext/rl/bot", 1, 3, t0); !b.Taken || b.Remaining != 1 {
+		t.Fatalf("a bucket after restart: %+v", b)
+	}
+	if v, ok, _ := s.Get(ctx, "ext/x/config"); !ok || string(v) != "v1" {
+		t.Fatalf("a value after restart: %q %v", v, ok)
 	}
 }
