@@ -102,8 +102,8 @@ func callBench(fn api.Function, arg uint64, before func()) func(*testing.B) {
 	}
 }
 
-// BenchmarkRuntime compares the original and the instrumented module on a
-// 1,000-iteration loop and on an empty call, fuel being set before every
+// BenchmarkRuntime compares the original and the instrumented module on an
+// empty call and on loop and call kernels, fuel being set before every
 // instrumented call as the host would.
 func BenchmarkRuntime(b *testing.B) {
 	rt := newRuntime(b, wazero.NewRuntimeConfigCompiler())
@@ -111,11 +111,21 @@ func BenchmarkRuntime(b *testing.B) {
 	plain := instantiate(b, rt, compile(b, rt, orig))
 	metered := instantiate(b, rt, compile(b, rt, instrument(b, orig)))
 	mt := meter(b, metered)
-	refuel := func() { mt.Set(1_000_000) }
-	b.Run("loop1000/plain", callBench(plain.ExportedFunction("loop_n"), 1000, nil))
-	b.Run("loop1000/fuel", callBench(metered.ExportedFunction("loop_n"), 1000, refuel))
-	b.Run("noop/plain", callBench(plain.ExportedFunction("noop"), 0, nil))
-	b.Run("noop/fuel", callBench(metered.ExportedFunction("noop"), 0, refuel))
+	refuel := func() { mt.Set(1 << 40) }
+	for _, c := range []struct {
+		name, fn string
+		arg      uint64
+	}{
+		{"noop", "noop", 0},
+		{"loop1000", "loop_n", 1000},       // 3-instruction loop body
+		{"nested30", "nested", 30},         // 27,000 iterations of a small body
+		{"dispatch1000", "dispatch", 1000}, // br_table in a loop
+		{"fac1000", "fac", 1000},           // i64 multiply chain
+		{"fib20", "fib", 20},               // 21,891 calls
+	} {
+		b.Run(c.name+"/plain", callBench(plain.ExportedFunction(c.fn), c.arg, nil))
+		b.Run(c.name+"/fuel", callBench(metered.ExportedFunction(c.fn), c.arg, refuel))
+	}
 	b.Run("set_only", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

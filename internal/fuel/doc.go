@@ -13,26 +13,39 @@
 //
 // # Mechanism
 //
-// Instrument adds one mutable i64 global, exported as GlobalName, and at the
-// start of every function body and of every loop body inserts
+// Instrument adds one mutable i64 global, exported as GlobalName, which the
+// host sets before each call (see Meter). It inserts a charge at the start
+// of every function body and of every loop body:
 //
-//	global.get $fuel; i64.const COST; i64.sub; global.set $fuel
-//	global.get $fuel; i64.const 0; i64.lt_s; if unreachable end
+//	global.get $fuel | local.get $f      ;; function entry | loop head
+//	i64.const COST; i64.sub
+//	local.tee $f; i64.const 0; i64.lt_s
+//	if i64.const -1; global.set $fuel; unreachable end
 //
-// The host stores a budget in the global before each call (see Meter); the
-// guest traps with "unreachable" at the first charge that takes it below
-// zero.
+// so the guest traps with "unreachable" at the first charge that would take
+// the fuel below zero, leaving the global at -1.
+//
+// While a function runs its fuel lives in $f, a local added to it, because
+// a charge to a global is a store and a load carried from one loop
+// iteration to the next, which slowed tight loops by up to half in
+// measurements, where a charge to a local costs a few percent. The local is
+// stored to the global before every call, return, tail call, branch out of
+// the body, unreachable and the body's final end, and reloaded after every
+// call, so callees, host functions (which may lower the fuel to price their
+// own work) and the host after the call all see the fuel that is left.
 //
 // COST is the number of instructions in the function body or loop body,
-// counting the instructions of nested blocks and ifs (both arms), the end
-// that closes it, but not the bodies of nested loops, which charge for
-// themselves. Every region therefore costs at least 1.
+// counting the instructions of nested blocks and ifs (both arms) and the
+// end that closes it, but not the bodies of nested loops, which charge for
+// themselves. Every region therefore costs at least 1. The inserted code
+// itself is not counted: fuel measures the module's own instructions, the
+// same on every engine.
 //
 // Bulk instructions whose work grows with a length operand (memory.fill,
-// memory.copy, memory.init, table.fill, table.copy, table.init) are preceded
-// by a call to an added helper function that charges length /
-// BulkBytesPerUnit more and returns the length unchanged. Without it a loop
-// of one memory.fill over a large memory would do gigabytes of work per unit
+// memory.copy, memory.init, table.fill, table.copy, table.init) charge
+// length / BulkBytesPerUnit more just before they run, the length being
+// copied off the stack through a second added local. Without that a loop of
+// one memory.fill over a large memory would do gigabytes of work per unit
 // of fuel.
 //
 // # Guarantee
@@ -51,15 +64,19 @@
 // limited by wazero's stack; infinite tail recursion (return_call) never
 // hits that limit, but pays at every entry like any call.
 //
+// A trap other than exhaustion (a bad memory access, a division by zero)
+// leaves the global at its value at the last call boundary; the host sets
+// it before the next call anyway.
+//
 // The guest cannot refill its fuel: the global is added after every existing
-// global, and Instrument rejects modules whose code, exports, start or
-// global initializers name a global, function or type index past the
-// original ones, which only the instrumentation could have filled (element
-// segments are not parsed; one naming the helper's index would only let the
-// guest burn fuel faster). It also rejects modules that import
-// or export GlobalName, so instrumenting twice fails and no module can
-// import another's fuel by that name. A host that links modules together
-// should still not let untrusted modules import from instrumented ones.
+// global, and Instrument rejects modules whose code, exports or initializers
+// name a global index past the original ones, which only the
+// instrumentation could have filled. The added locals come after every
+// existing one, so no original instruction can name them. Instrument also
+// rejects modules that import or export GlobalName, so instrumenting twice
+// fails and no module can import another's fuel by that name. A host that
+// links modules together should still not let untrusted modules import from
+// instrumented ones.
 //
 // Not metered: time spent in host functions (bound them with the call's
 // context), memory.grow and table.grow (their total over an instance's life
@@ -90,21 +107,25 @@
 //
 // # Output
 //
-// Instrument rewrites the global and export sections (creating them if
-// absent), the code section, and, when a bulk instruction is present, the
-// type and function sections (one appended entry each). Every existing
-// index keeps its meaning: the global, type and function it adds come after
-// all existing ones. Every other section is copied byte for byte, in place,
-// with one exception: custom sections named ".debug_*" are dropped, because
-// DWARF addresses code by offset and every offset after the first charge
-// moves; wazero would otherwise report wrong source lines. The name section
-// and other custom sections are kept (offsets in them, as in source maps,
-// describe the original code).
+// Instrument rewrites the code section (charges, one or two locals per
+// body) and the global and export sections (one entry each, creating the
+// sections if absent, in their place in the section order). Every existing
+// index keeps its meaning. Every other section is copied byte for byte, in
+// place, with one exception: custom sections named ".debug_*" are dropped,
+// because DWARF addresses code by offset and every offset after the first
+// charge moves; wazero would otherwise report wrong source lines. The name
+// section and other custom sections are kept (offsets in them, as in source
+// maps, describe the original code).
 //
 // Instrument reads its input with a bounds check on every byte, never trusts
 // a count or size beyond the bytes that remain, and reports problems as
-// *Error values matching ErrMalformed, ErrUnsupported or ErrReservedName,
-// with the section, function index and offset. It does not replace the
-// engine's validation: a module it accepts may still fail to compile, and
-// then its output fails too.
+// *Error values matching ErrMalformed, ErrUnsupported, ErrReservedName or
+// ErrLimit, with the section, function index and offset. It does not
+// replace the engine's validation: a module it accepts may still fail to
+// compile, and then its output fails too. It does bound what wazero v1.12
+// sizes allocations by while decoding, before it validates anything: vector
+// counts, declared locals (see MaxFunctionLocals) and the counts of the name
+// section's maps. Unchecked, each lets a module of a few dozen bytes make
+// the engine allocate gigabytes. Instantiation is another matter: table
+// and memory minimums are the host's to limit.
 package fuel

@@ -7,8 +7,9 @@ const (
 	opUnreachable   = 0x00
 	opIf            = 0x04
 	opEnd           = 0x0B
-	opCall          = 0x10
 	opLocalGet      = 0x20
+	opLocalSet      = 0x21
+	opLocalTee      = 0x22
 	opGlobalGet     = 0x23
 	opGlobalSet     = 0x24
 	opI64Const      = 0x42
@@ -17,93 +18,118 @@ const (
 	opI64ShrU       = 0x88
 	opI64ExtendI32U = 0xAD
 	blockEmpty      = 0x40
-	typeFunc        = 0x60
 	valI32          = 0x7F
 	valI64          = 0x7E
 	exportGlobal    = 0x03
+	minusOne        = 0x7F // -1 as a one-byte signed LEB128
 )
 
-// appendCharge writes
+// encoder writes insertions for one body.
+type encoder struct {
+	global  uint64 // the fuel global
+	local   uint64 // the body's fuel local
+	scratch uint64 // the body's i32 scratch local, for bulk lengths
+}
+
+// append writes one insertion. Charges are
 //
-//	global.get $fuel; i64.const cost; i64.sub; global.set $fuel
-//	global.get $fuel; i64.const 0; i64.lt_s; if unreachable end
+//	global.get $fuel | local.get $f      ;; entry | loop
+//	i64.const COST; i64.sub
+//	local.tee $f; i64.const 0; i64.lt_s
+//	if i64.const -1; global.set $fuel; unreachable end
 //
-// Wasm has no global.tee, so the new value is read back; engines keep it in
-// a register anyway. Trapping only once the value is negative lets a call
-// spend exactly the fuel it was given, and leaves the global negative after
-// exhaustion so the host can tell a fuel trap from the guest's own.
-func appendCharge(b []byte, fuel uint64, cost int64) []byte {
-	b = append(b, opGlobalGet)
-	b = appendUleb(b, fuel)
-	b = append(b, opI64Const)
-	b = appendSleb(b, cost)
-	return appendDebit(b, fuel)
+// Trapping only once the value is negative lets a call spend exactly the
+// fuel it was given. The trap path stores a constant rather than $f: with
+// $f live into it, wazero's compiler slows nested loops by two thirds. A
+// negative global is how the host tells a fuel trap from the guest's own.
+func (e encoder) append(b []byte, ins insertion) []byte {
+	switch ins.kind {
+	case insEntry:
+		b = append(b, opGlobalGet)
+		b = appendUleb(b, e.global)
+		b = append(b, opI64Const)
+		b = appendSleb(b, ins.cost)
+		b = append(b, opI64Sub)
+	case insLoop:
+		b = e.localGet(b, e.local)
+		b = append(b, opI64Const)
+		b = appendSleb(b, ins.cost)
+		b = append(b, opI64Sub)
+	case insBulk:
+		// The length stays on the stack for the bulk instruction; a copy
+		// goes through the scratch local into the charge.
+		b = append(b, opLocalTee)
+		b = appendUleb(b, e.scratch)
+		b = e.localGet(b, e.local)
+		b = e.localGet(b, e.scratch)
+		b = append(b, opI64ExtendI32U, opI64Const, bulkShift, opI64ShrU, opI64Sub)
+	case insStore:
+		return e.store(b)
+	case insReload:
+		b = append(b, opGlobalGet)
+		b = appendUleb(b, e.global)
+		b = append(b, opLocalSet)
+		return appendUleb(b, e.local)
+	}
+	b = append(b, opLocalTee)
+	b = appendUleb(b, e.local)
+	b = append(b, opI64Const, 0, opI64LtS, opIf, blockEmpty, opI64Const, minusOne, opGlobalSet)
+	b = appendUleb(b, e.global)
+	return append(b, opUnreachable, opEnd)
 }
 
-func chargeLen(fuel uint64, cost int64) int {
-	return 1 + ulebLen(fuel) + 1 + slebLen(cost) + debitLen(fuel)
+func (e encoder) localGet(b []byte, local uint64) []byte {
+	b = append(b, opLocalGet)
+	return appendUleb(b, local)
 }
 
-// appendDebit writes the tail shared by the charge and the bulk helper:
-// subtract the amount on the stack from the fuel read below it, store, and
-// trap if the result went negative.
-func appendDebit(b []byte, fuel uint64) []byte {
-	b = append(b, opI64Sub, opGlobalSet)
-	b = appendUleb(b, fuel)
-	b = append(b, opGlobalGet)
-	b = appendUleb(b, fuel)
-	return append(b, opI64Const, 0, opI64LtS, opIf, blockEmpty, opUnreachable, opEnd)
+func (e encoder) store(b []byte) []byte {
+	b = e.localGet(b, e.local)
+	b = append(b, opGlobalSet)
+	return appendUleb(b, e.global)
 }
 
-func debitLen(fuel uint64) int { return 2 + ulebLen(fuel) + 1 + ulebLen(fuel) + 7 }
-
-// appendHelperBody writes the bulk-charge function, of type (i32) -> (i32):
-// it charges len/BulkBytesPerUnit and hands len back, so a call to it can
-// sit right before a bulk instruction without disturbing the operand stack.
-func appendHelperBody(b []byte, fuel uint64) []byte {
-	b = append(b, 0) // no locals
-	b = append(b, opGlobalGet)
-	b = appendUleb(b, fuel)
-	b = append(b, opLocalGet, 0, opI64ExtendI32U, opI64Const, bulkShift, opI64ShrU)
-	b = appendDebit(b, fuel)
-	return append(b, opLocalGet, 0, opEnd)
+// extraLocals is the declaration groups appended to a body: the fuel local,
+// and the scratch local if the body has bulk instructions.
+func extraLocals(b *body) []byte {
+	if b.bulk {
+		return []byte{1, valI64, 1, valI32}
+	}
+	return []byte{1, valI64}
 }
 
-var helperType = []byte{typeFunc, 1, valI32, 1, valI32}
+func (in *instrumenter) encoder(b *body) encoder {
+	return encoder{
+		global:  uint64(in.importedGlobals + in.definedGlobals),
+		local:   uint64(b.fuelLocal),
+		scratch: uint64(b.fuelLocal + 1),
+	}
+}
 
 func (in *instrumenter) emit(initialFuel int64) ([]byte, error) {
 	src := in.r.buf
 	fuel := uint64(in.importedGlobals + in.definedGlobals)
-	helper := uint64(in.importedFuncs + in.definedFuncs)
-	var helperBody []byte
-	if in.bulk {
-		helperBody = appendHelperBody(nil, fuel)
-	}
 
-	numBodies := len(in.bodies)
-	if in.bulk {
-		numBodies++
-	}
-	codeSize, extra := ulebLen(uint64(numBodies)), 0
+	// Sizes first: the code section's size precedes its content. They are
+	// measured by encoding into a scratch buffer, so they cannot disagree
+	// with what is written.
+	var scratch []byte
+	codeSize, extra := ulebLen(uint64(len(in.bodies))), 0
 	for i := range in.bodies {
 		b := &in.bodies[i]
-		b.newSize = b.end - b.start
+		e := in.encoder(b)
+		added := len(extraLocals(b)) / 2
+		b.newSize = ulebLen(uint64(b.groups+added)) + 2*added + b.end - b.locals
 		for _, ins := range in.ins[b.ins0:b.ins1] {
-			if ins.bulk {
-				b.newSize += 1 + ulebLen(helper)
-			} else {
-				b.newSize += chargeLen(fuel, ins.cost)
-			}
+			scratch = e.append(scratch[:0], ins)
+			b.newSize += len(scratch)
 		}
-		extra += b.newSize - (b.end - b.start)
+		extra += b.newSize - (b.end - b.locals)
 		codeSize += ulebLen(uint64(b.newSize)) + b.newSize
-	}
-	if in.bulk {
-		codeSize += ulebLen(uint64(len(helperBody))) + len(helperBody)
 	}
 	if codeSize > math.MaxUint32 {
 		in.r.sec, in.r.pos = "code", len(src)
-		return nil, in.r.fail(ErrUnsupported, "instrumented code section would exceed 4 GiB")
+		return nil, in.r.fail(ErrLimit, "instrumented code section would exceed 4 GiB")
 	}
 
 	var entry []byte
@@ -123,7 +149,7 @@ func (in *instrumenter) emit(initialFuel int64) ([]byte, error) {
 	// it, so that trailing custom sections (the name section must follow
 	// every known section) stay last.
 	newGlobalAfter, newExportAfter := in.placeAfter(secGlobal), in.placeAfter(secExport)
-	out := make([]byte, 0, len(src)+extra+len(helperBody)+64)
+	out := make([]byte, 0, len(src)+extra+64)
 	out = append(out, src[:8]...)
 	appendNew := func(after int) {
 		if after == newGlobalAfter {
@@ -137,17 +163,12 @@ func (in *instrumenter) emit(initialFuel int64) ([]byte, error) {
 	for i, s := range in.sections {
 		switch {
 		case s.dropDebug:
-		case s.id == secType && in.bulk:
-			out = appendVecSection(out, secType, s.count, src[s.items:s.end], helperType)
-		case s.id == secFunction && in.bulk:
-			entry = appendUleb(entry[:0], uint64(in.numTypes))
-			out = appendVecSection(out, secFunction, s.count, src[s.items:s.end], entry)
 		case s.id == secGlobal:
 			out = appendVecSection(out, secGlobal, s.count, src[s.items:s.end], globalEntry())
 		case s.id == secExport:
 			out = appendVecSection(out, secExport, s.count, src[s.items:s.end], exportEntry())
 		case s.id == secCode:
-			out = in.appendCode(out, codeSize, numBodies, fuel, helper, helperBody)
+			out = in.appendCode(out, codeSize)
 		default:
 			out = append(out, src[s.start:s.end]...)
 		}
@@ -183,29 +204,26 @@ func appendVecSection(out []byte, id byte, count int, items, extra []byte) []byt
 	return append(out, extra...)
 }
 
-func (in *instrumenter) appendCode(out []byte, size, numBodies int, fuel, helper uint64, helperBody []byte) []byte {
+func (in *instrumenter) appendCode(out []byte, size int) []byte {
 	src := in.r.buf
 	out = append(out, secCode)
 	out = appendUleb(out, uint64(size))
-	out = appendUleb(out, uint64(numBodies))
-	for _, b := range in.bodies {
+	out = appendUleb(out, uint64(len(in.bodies)))
+	for i := range in.bodies {
+		b := &in.bodies[i]
+		e := in.encoder(b)
+		added := extraLocals(b)
 		out = appendUleb(out, uint64(b.newSize))
-		pos := b.start
+		out = appendUleb(out, uint64(b.groups+len(added)/2))
+		out = append(out, src[b.locals:b.code]...)
+		out = append(out, added...)
+		pos := b.code
 		for _, ins := range in.ins[b.ins0:b.ins1] {
 			out = append(out, src[pos:ins.at]...)
 			pos = ins.at
-			if ins.bulk {
-				out = append(out, opCall)
-				out = appendUleb(out, helper)
-			} else {
-				out = appendCharge(out, fuel, ins.cost)
-			}
+			out = e.append(out, ins)
 		}
 		out = append(out, src[pos:b.end]...)
-	}
-	if helperBody != nil {
-		out = appendUleb(out, uint64(len(helperBody)))
-		out = append(out, helperBody...)
 	}
 	return out
 }

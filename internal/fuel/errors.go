@@ -48,6 +48,8 @@ type Error struct {
 	Msg string
 }
 
+// Error reads like "fuel: unsupported feature: code section, func 3,
+// offset 0x1a2: SIMD instruction 0xfd".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Kind.Error())

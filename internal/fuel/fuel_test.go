@@ -39,7 +39,7 @@ var roundTrips = []struct {
 	{"allops", "i32ops", [][]uint64{{7, 3}, {i32(-100), 9}, {0x80000000, 31}, {0, 0}}},
 	{"allops", "i64ops", [][]uint64{{7, 3}, {i64(-100), 9}, {1 << 63, 63}, {0, 0}}},
 	{"allops", "floatops", [][]uint64{
-		{f64(3.75), f64(-1.5)}, {f64(-0.0), f64(0.0)}, {f64(1e300), f64(1e-300)},
+		{f64(3.75), f64(-1.5)}, {f64(math.Copysign(0, -1)), f64(0)}, {f64(1e300), f64(1e-300)},
 		{f64(math.NaN()), f64(math.Inf(1))}, {f64(2.5), f64(math.Inf(-1))},
 	}},
 	{"allops", "memops", [][]uint64{{0x0123456789abcdef}, {i64(-1)}}},
@@ -332,5 +332,50 @@ func TestHostHelpers(t *testing.T) {
 	}
 	if left, _ := fuel.Remaining(m); left != 0 {
 		t.Errorf("Remaining = %d after Set(-5), want 0", left)
+	}
+}
+
+// TestHostFunctionSeesFuel checks the fuel is in the global whenever the
+// guest calls out, and that a host function can price its own work by
+// lowering it: the guest picks the new value up when the call returns.
+func TestHostFunctionSeesFuel(t *testing.T) {
+	const hostPrice = 1000
+	ctx := context.Background()
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			rt := newRuntime(t, e.config())
+			var seen []int64
+			_, err := rt.NewHostModuleBuilder("env").
+				NewFunctionBuilder().
+				WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, m api.Module, _ []uint64) {
+					mt := meter(t, m)
+					seen = append(seen, mt.Remaining())
+					mt.Set(mt.Remaining() - hostPrice)
+				}), nil, nil).
+				Export("tick").
+				Instantiate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := instantiate(t, rt, compile(t, rt, instrument(t, readModule(t, "hostcall"))))
+			mt := meter(t, m)
+			mt.Set(100_000)
+			if _, err := m.ExportedFunction("run").Call(ctx, 1000); err == nil || !mt.Exhausted() {
+				t.Fatalf("1000 priced host calls ran on 100000 fuel: err = %v", err)
+			}
+			if len(seen) < 2 || len(seen) > 100 {
+				t.Fatalf("%d host calls before exhaustion, want 2..100", len(seen))
+			}
+			step := seen[0] - seen[1]
+			for i := 1; i < len(seen); i++ {
+				if seen[i-1]-seen[i] != step {
+					t.Fatalf("host saw %v: uneven steps", seen)
+				}
+			}
+			if step <= hostPrice {
+				t.Errorf("each iteration cost %d, want the host's %d plus the loop's", step, hostPrice)
+			}
+			t.Logf("%d host calls, %d fuel apart", len(seen), step)
+		})
 	}
 }

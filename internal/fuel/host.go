@@ -1,13 +1,11 @@
 package fuel
 
-import (
-	"github.com/tetratelabs/wazero/api"
-)
+import "github.com/tetratelabs/wazero/api"
 
 // Meter is an instance's fuel global, looked up once. Setting fuel through
 // it before every call is a single store: no export lookup, no allocation.
 // A Meter belongs to one instance and, like the instance, to one goroutine
-// at a time.
+// at a time. The zero Meter is not usable; get one from NewMeter.
 type Meter struct {
 	g api.MutableGlobal
 }
@@ -28,16 +26,16 @@ func (m Meter) Set(fuel int64) {
 	m.g.Set(uint64(max(fuel, 0)))
 }
 
-// Remaining is what is left of the fuel. It is negative exactly when a call
-// ran out: the charge that failed was subtracted before the trap, and no
-// charge ever runs with the global below zero.
+// Remaining is what is left of the fuel. After a call ran out it is -1:
+// the failing charge stores that before trapping, and since Set never
+// stores a negative value, a negative global means exactly that.
 func (m Meter) Remaining() int64 {
 	return int64(m.g.Get())
 }
 
-// Exhausted reports whether the last trap was caused by fuel running out,
-// as opposed to the guest's own unreachable, a bad memory access and the
-// like.
+// Exhausted reports whether a call ran out of fuel since the last Set: it
+// tells a fuel trap from the guest's own unreachable, a bad memory access
+// and the like, which all surface as the same kind of error.
 func (m Meter) Exhausted() bool {
 	return m.Remaining() < 0
 }

@@ -1,8 +1,6 @@
 package fuel
 
-import (
-	"bytes"
-)
+import "bytes"
 
 // GlobalName is the export name of the fuel global: a mutable i64 that the
 // host sets before each call and that the guest's code decrements.
@@ -11,10 +9,10 @@ const GlobalName = "creto_fuel"
 // DefaultInitialFuel is the value the fuel global holds when Instrument's
 // output is instantiated. It is the budget of the start function (and of
 // an exported _start, which wazero calls during instantiation by default),
-// since the host cannot set the global before the instance exists. It is
-// about a tenth of a second of straight-line code: enough for any sane
-// initializer, small enough that a looping one fails at load time rather
-// than wedging it.
+// since the host cannot set the global before the instance exists. A unit
+// is one instruction, 0.06 to 0.5 ns on the test kernels, so this is 6 to
+// 50 ms of guest code: enough for any sane initializer, little enough that
+// a looping one fails instantiation instead of wedging it.
 const DefaultInitialFuel int64 = 100_000_000
 
 // BulkBytesPerUnit is how many bytes (or table elements) a bulk memory or
@@ -28,8 +26,8 @@ const bulkShift = 4
 // of web engines and wasmtime, so no module that runs elsewhere is refused.
 // A module may also declare at most one local per byte of its own size (or
 // MaxFunctionLocals, if that is more) in total. Wazero expands every
-// declared local when it decodes a module, so without these bounds a
-// 29-byte module makes it allocate 2 GB.
+// declared local when it decodes a module: without these bounds a 29-byte
+// module declaring 2^26 locals makes wazero v1.12 allocate 2 GB.
 const MaxFunctionLocals = 50_000
 
 // Options tunes InstrumentWith.
@@ -92,7 +90,6 @@ var sectionName = [...]string{
 type section struct {
 	id        byte
 	start     int // offset of the id byte
-	content   int
 	end       int
 	items     int  // for vector sections: offset of the first item
 	count     int  // for vector sections: number of items
@@ -101,18 +98,30 @@ type section struct {
 
 // body is one function body of the code section.
 type body struct {
-	start, end int // content, after the size
-	ins0, ins1 int // its insertions, in order of offset
-	newSize    int
+	locals, code, end int // offsets of the local declarations, the code, the end
+	groups            int // local declaration groups
+	fuelLocal         int // index of the local that holds the fuel while the body runs
+	bulk              bool
+	ins0, ins1        int // its insertions, in order of offset
+	newSize           int
 }
 
-// insertion is code to add before the byte at offset at: a fuel charge of
-// cost units, or, for bulk, a call to the helper that charges by the
-// length operand of the bulk instruction at that offset.
+// insKind is what an insertion writes.
+type insKind uint8
+
+const (
+	insEntry  insKind = iota // load the fuel global into the local, charge
+	insLoop                  // charge the local
+	insBulk                  // charge the local by the length on top of the stack
+	insStore                 // store the local into the global, before leaving
+	insReload                // load the global into the local, after a call
+)
+
+// insertion is code to add before the byte at offset at.
 type insertion struct {
 	at   int
-	cost int64
-	bulk bool
+	cost int64 // for insEntry and insLoop
+	kind insKind
 }
 
 // frame is an open block while walking a body.
@@ -128,7 +137,8 @@ type instrumenter struct {
 	ins      []insertion
 	frames   []frame
 
-	numTypes        int
+	typeParams      []int // parameter count per type
+	funcTypes       []int // type index per defined function
 	importedFuncs   int
 	importedGlobals int
 	definedFuncs    int
@@ -136,11 +146,10 @@ type instrumenter struct {
 
 	// Bounds for index immediates: an index at or past them would name
 	// something only the instrumentation defines.
-	funcLimit, typeLimit, globalLimit int
+	funcLimit, typeLimit, globalLimit, localLimit int
 
 	locals  int // declared by all bodies so far
 	hasCode bool
-	bulk    bool // some body needs the bulk-charge helper
 }
 
 func (in *instrumenter) parse() error {
@@ -183,7 +192,7 @@ func (in *instrumenter) parse() error {
 		if int64(size) > int64(r.remaining()) {
 			return r.fail(ErrMalformed, "section size %d exceeds the %d bytes left", size, r.remaining())
 		}
-		s.content, s.end = r.pos, r.pos+int(size)
+		s.end = r.pos + int(size)
 		r.limit = s.end
 		if s.id == secCustom {
 			name, err := r.name()
@@ -225,7 +234,7 @@ func (in *instrumenter) parseSection(s *section) error {
 	r := &in.r
 	switch s.id {
 	case secStart:
-		return in.index(in.funcLimit, "function")
+		return in.checkIndex(in.funcLimit, "function")
 	case secDataCount:
 		_, err := r.u32()
 		return err
@@ -240,14 +249,20 @@ func (in *instrumenter) parseSection(s *section) error {
 	var item func(i int) error
 	switch s.id {
 	case secType:
-		in.numTypes, in.typeLimit = n, n
+		in.typeLimit = n
+		in.typeParams = make([]int, 0, n) // n is bounded by the section's size
 		item = in.funcType
 	case secImport:
 		item = in.importEntry
 	case secFunction:
 		in.definedFuncs = n
 		in.funcLimit = in.importedFuncs + n
-		item = func(int) error { return in.index(in.typeLimit, "type") }
+		in.funcTypes = make([]int, 0, n)
+		item = func(int) error {
+			t, err := in.index(in.typeLimit, "type")
+			in.funcTypes = append(in.funcTypes, t)
+			return err
+		}
 	case secTable:
 		item = in.tableType
 	case secMemory:
@@ -281,17 +296,23 @@ func (in *instrumenter) parseSection(s *section) error {
 }
 
 // index reads an index and checks it against limit.
-func (in *instrumenter) index(limit int, what string) error {
+func (in *instrumenter) index(limit int, what string) (int, error) {
 	at := in.r.pos
 	v, err := in.r.u32()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if int64(v) >= int64(limit) {
 		in.r.pos = at
-		return in.r.fail(ErrMalformed, "%s index %d out of range (%d defined)", what, v, limit)
+		return 0, in.r.fail(ErrMalformed, "%s index %d out of range (%d defined)", what, v, limit)
 	}
-	return nil
+	return int(v), nil
+}
+
+// checkIndex is index for callers that only need the check.
+func (in *instrumenter) checkIndex(limit int, what string) error {
+	_, err := in.index(limit, what)
+	return err
 }
 
 func (in *instrumenter) funcType(int) error {
@@ -309,10 +330,13 @@ func (in *instrumenter) funcType(int) error {
 		r.pos--
 		return r.fail(ErrMalformed, "invalid type form 0x%02x", form)
 	}
-	for range 2 { // parameters, then results
+	for i := range 2 { // parameters, then results
 		n, err := r.count(1)
 		if err != nil {
 			return err
+		}
+		if i == 0 {
+			in.typeParams = append(in.typeParams, n)
 		}
 		for range n {
 			if err := r.valType(); err != nil {
@@ -345,7 +369,7 @@ func (in *instrumenter) importEntry(int) error {
 	case 0x00:
 		in.importedFuncs++
 		in.funcLimit = in.importedFuncs
-		return in.index(in.typeLimit, "type")
+		return in.checkIndex(in.typeLimit, "type")
 	case 0x01:
 		return in.tableType(0)
 	case 0x02:
@@ -449,12 +473,12 @@ func (in *instrumenter) exportEntry(int) error {
 	}
 	switch kind {
 	case 0x00:
-		return in.index(in.funcLimit, "function")
+		return in.checkIndex(in.funcLimit, "function")
 	case 0x01, 0x02:
 		_, err := r.u32()
 		return err
 	case 0x03:
-		return in.index(in.globalLimit, "global")
+		return in.checkIndex(in.globalLimit, "global")
 	case 0x04:
 		r.pos--
 		return r.fail(ErrUnsupported, "exception handling (tag export)")
@@ -509,7 +533,7 @@ func (in *instrumenter) elementSegment(int) error {
 	}
 	for range n {
 		if flags&4 == 0 {
-			err = in.index(in.funcLimit, "function")
+			err = in.checkIndex(in.funcLimit, "function")
 		} else {
 			err = in.constExpr()
 		}
@@ -558,28 +582,39 @@ func (in *instrumenter) codeEntry(i int) error {
 	if int64(size) > int64(r.remaining()) {
 		return r.fail(ErrMalformed, "function body size %d exceeds the %d bytes left", size, r.remaining())
 	}
-	b := body{start: r.pos, end: r.pos + int(size), ins0: len(in.ins)}
+	in.bodies = append(in.bodies, body{end: r.pos + int(size), ins0: len(in.ins)})
+	b := &in.bodies[len(in.bodies)-1]
 	sectionEnd := r.limit
 	r.limit, r.fn = b.end, in.importedFuncs+i
-	if err := in.walkBody(); err != nil {
+	if err := in.walkBody(b, in.typeParams[in.funcTypes[i]]); err != nil {
 		return err
 	}
 	r.limit, r.fn = sectionEnd, -1
 	b.ins1 = len(in.ins)
-	in.bodies = append(in.bodies, b)
 	return nil
 }
 
-// walkBody decodes one function body, recording where charges go and what
-// each one costs. A region is the function body or one loop body; its cost
-// is the number of instructions it contains outside nested loops, counting
-// the end that closes it, so every region costs at least 1.
-func (in *instrumenter) walkBody() error {
+// walkBody decodes one function body and records what to insert where.
+//
+// A region is the function body or one loop body; its cost is the number of
+// instructions it contains outside nested loops, counting the end that
+// closes it, so every region costs at least 1.
+//
+// While the body runs, the fuel lives in a local added to it: a charge on
+// a local is register work, whereas one on the global is a store and a
+// load carried from one iteration to the next, which costs tight loops
+// half their speed. The global is read on entry and after every call, and
+// written before every call and every way out of the body, including a trap
+// for exhaustion, so the callee, the host and the next call always see the
+// fuel that is left.
+func (in *instrumenter) walkBody(b *body, params int) error {
 	r := &in.r
 	groups, err := r.count(2)
 	if err != nil {
 		return err
 	}
+	b.groups = groups
+	b.locals = r.pos
 	locals := 0
 	for range groups {
 		at := r.pos
@@ -599,7 +634,9 @@ func (in *instrumenter) walkBody() error {
 			return err
 		}
 	}
-	in.ins = append(in.ins, insertion{at: r.pos})
+	b.code, b.fuelLocal = r.pos, params+locals
+	in.localLimit = b.fuelLocal
+	in.insert(r.pos, insEntry)
 	cur := len(in.ins) - 1
 	in.frames = append(in.frames[:0], frame{parent: -1, kind: cBlock})
 	for len(in.frames) > 0 {
@@ -619,7 +656,7 @@ func (in *instrumenter) walkBody() error {
 		case cLoop:
 			err = in.immediates(info)
 			in.frames = append(in.frames, frame{parent: cur, kind: cLoop})
-			in.ins = append(in.ins, insertion{at: r.pos})
+			in.insert(r.pos, insLoop)
 			cur = len(in.ins) - 1
 		case cElse:
 			top := &in.frames[len(in.frames)-1]
@@ -629,10 +666,28 @@ func (in *instrumenter) walkBody() error {
 			}
 			top.kind = cElse
 		case cEnd:
+			if len(in.frames) == 1 {
+				in.insert(at, insStore)
+			}
 			cur = in.frames[len(in.frames)-1].parent
 			in.frames = in.frames[:len(in.frames)-1]
+		case cBranch:
+			err = in.branch(at, 1)
+		case cBrTable:
+			var n int
+			if n, err = r.count(1); err == nil {
+				err = in.branch(at, n+1)
+			}
+		case cExit, cTailCall:
+			in.insert(at, insStore)
+			err = in.immediates(info)
+		case cCall:
+			in.insert(at, insStore)
+			if err = in.immediates(info); err == nil {
+				in.insert(r.pos, insReload)
+			}
 		case cPrefixFC:
-			err = in.prefixFC(at)
+			err = in.prefixFC(at, b)
 		case cUnsupported:
 			r.pos = at
 			return r.fail(ErrUnsupported, "%s instruction 0x%02x", info.feature, op)
@@ -650,7 +705,32 @@ func (in *instrumenter) walkBody() error {
 	return nil
 }
 
-func (in *instrumenter) prefixFC(at int) error {
+func (in *instrumenter) insert(at int, kind insKind) {
+	in.ins = append(in.ins, insertion{at: at, kind: kind})
+}
+
+// branch reads n labels of the branch at offset at. A label that names the
+// body itself makes the branch a return, so the fuel is stored before it,
+// whether or not it is taken.
+func (in *instrumenter) branch(at, n int) error {
+	stored := false
+	for range n {
+		label, err := in.r.u32()
+		if err != nil {
+			return err
+		}
+		if int64(label) >= int64(len(in.frames)) {
+			return in.r.fail(ErrMalformed, "branch to label %d at depth %d", label, len(in.frames))
+		}
+		if int(label) == len(in.frames)-1 && !stored {
+			in.insert(at, insStore)
+			stored = true
+		}
+	}
+	return nil
+}
+
+func (in *instrumenter) prefixFC(at int, b *body) error {
 	r := &in.r
 	sub, err := r.u32()
 	if err != nil {
@@ -662,8 +742,8 @@ func (in *instrumenter) prefixFC(at int) error {
 	}
 	info := &fcOps[sub]
 	if info.bulk {
-		in.ins = append(in.ins, insertion{at: at, bulk: true})
-		in.bulk = true
+		in.insert(at, insBulk)
+		b.bulk = true
 	}
 	return in.immediates(info)
 }
@@ -680,11 +760,13 @@ func (in *instrumenter) immediates(info *opInfo) error {
 		case fU32:
 			_, err = r.u32()
 		case fFunc:
-			err = in.index(in.funcLimit, "function")
+			err = in.checkIndex(in.funcLimit, "function")
 		case fType:
-			err = in.index(in.typeLimit, "type")
+			err = in.checkIndex(in.typeLimit, "type")
 		case fGlobal:
-			err = in.index(in.globalLimit, "global")
+			err = in.checkIndex(in.globalLimit, "global")
+		case fLocal:
+			err = in.checkIndex(in.localLimit, "local")
 		case fZero:
 			var b byte
 			if b, err = r.byte(); err == nil && b != 0 {
@@ -708,13 +790,6 @@ func (in *instrumenter) immediates(info *opInfo) error {
 					return r.fail(ErrUnsupported, "memory argument with a memory index (multi-memory)")
 				}
 				_, err = r.u32()
-			}
-		case fBrTable:
-			var n int
-			if n, err = r.count(1); err == nil {
-				for i := 0; i <= n && err == nil; i++ {
-					_, err = r.u32()
-				}
 			}
 		case fSelectT:
 			var n uint32

@@ -1,21 +1,34 @@
 package fuel
 
 import (
+	"bytes"
 	"math"
 	"testing"
 )
 
-// TestChargeLen checks that the sizes computed before writing the code
-// section match what is written, at every LEB128 length boundary.
-func TestChargeLen(t *testing.T) {
-	for _, fuel := range []uint64{0, 127, 128, 16383, 16384, math.MaxUint32} {
-		for _, cost := range []int64{1, 63, 64, 8191, 8192, 1 << 40, math.MaxInt64} {
-			if got, want := len(appendCharge(nil, fuel, cost)), chargeLen(fuel, cost); got != want {
-				t.Errorf("charge(global %d, cost %d) is %d bytes, computed %d", fuel, cost, got, want)
-			}
-		}
-		if got, want := len(appendDebit(nil, fuel)), debitLen(fuel); got != want {
-			t.Errorf("debit(global %d) is %d bytes, computed %d", fuel, got, want)
+// TestEncoder pins the instruction sequences, as disassembled below.
+func TestEncoder(t *testing.T) {
+	e := encoder{global: 3, local: 200, scratch: 201} // 200 takes two bytes
+	// local.tee 200; i64.const 0; i64.lt_s; if; i64.const -1; global.set 3; unreachable; end
+	check := []byte{0x22, 0xC8, 0x01, 0x42, 0, 0x53, 0x04, 0x40, 0x42, 0x7F, 0x24, 3, 0x00, 0x0B}
+	for _, c := range []struct {
+		ins  insertion
+		want []byte
+	}{
+		// global.get 3; i64.const 70; i64.sub; <check>
+		{insertion{kind: insEntry, cost: 70}, append([]byte{0x23, 3, 0x42, 0xC6, 0x00, 0x7D}, check...)},
+		// local.get 200; i64.const 5; i64.sub; <check>
+		{insertion{kind: insLoop, cost: 5}, append([]byte{0x20, 0xC8, 0x01, 0x42, 5, 0x7D}, check...)},
+		// local.tee 201; local.get 200; local.get 201; i64.extend_i32_u;
+		// i64.const 4; i64.shr_u; i64.sub; <check>
+		{insertion{kind: insBulk}, append([]byte{0x22, 0xC9, 0x01, 0x20, 0xC8, 0x01, 0x20, 0xC9, 0x01, 0xAD, 0x42, bulkShift, 0x88, 0x7D}, check...)},
+		// local.get 200; global.set 3
+		{insertion{kind: insStore}, []byte{0x20, 0xC8, 0x01, 0x24, 3}},
+		// global.get 3; local.set 200
+		{insertion{kind: insReload}, []byte{0x23, 3, 0x21, 0xC8, 0x01}},
+	} {
+		if got := e.append(nil, c.ins); !bytes.Equal(got, c.want) {
+			t.Errorf("kind %d:\n got % x\nwant % x", c.ins.kind, got, c.want)
 		}
 	}
 }
@@ -84,7 +97,8 @@ func TestOpcodeTables(t *testing.T) {
 		}
 	}
 	// 2.0 without SIMD: 0x00-0x05, 0x0B-0x11, 0x1A-0x1C, 0x20-0x26, 0x28-0xC4,
-	// 0xD0-0xD2 and the 0xFC prefix, plus return_call(_indirect).
+	// 0xD0-0xD2 and the 0xFC prefix, plus return_call and
+	// return_call_indirect.
 	if want := 6 + 7 + 3 + 7 + (0xC4 - 0x28 + 1) + 3 + 1 + 2; decodable != want {
 		t.Errorf("%d decodable opcodes, want %d", decodable, want)
 	}

@@ -1,9 +1,10 @@
 package fuel
 
 // field is one immediate operand of an instruction. Index fields that name
-// an index space Instrument extends (functions, globals, types) are checked
-// against the original module, so that no instruction can reach what the
-// instrumentation adds.
+// an index space Instrument extends (globals, a function's locals) are
+// checked against the original module, so that no instruction can reach
+// what the instrumentation adds; functions and types are checked too, for
+// errors that name the culprit.
 type field uint8
 
 const (
@@ -12,6 +13,7 @@ const (
 	fFunc            // function index
 	fType            // type index
 	fGlobal          // global index
+	fLocal           // local index
 	fZero            // reserved memory index, always the byte 0x00
 	fBlockType       // 0x40, a value type, or an s33 type index
 	fI32
@@ -19,7 +21,6 @@ const (
 	fF32
 	fF64
 	fMemArg
-	fBrTable
 	fSelectT
 	fRefType
 )
@@ -30,12 +31,17 @@ type ctrl uint8
 
 const (
 	cInvalid     ctrl = iota // the zero value, so that unlisted opcodes are rejected
-	cPlain                   // no effect on structure
-	cBlock                   // opens a block (block, if)
+	cPlain                   // no effect on structure or on the fuel global
+	cBlock                   // opens a block
 	cLoop                    // opens a loop: a new metered region
 	cIf                      // opens an if, which may have an else
 	cElse                    // switches an if to its else arm
 	cEnd                     // closes the innermost block, or the body
+	cBranch                  // br, br_if: leaves the function if it targets the body
+	cBrTable                 // br_table: the same, for any of its targets
+	cExit                    // return, unreachable: leaves the function
+	cCall                    // runs other code, which reads and writes the global
+	cTailCall                // leaves the function for other code
 	cPrefixFC                // the 0xFC family, decoded by a second table
 	cUnsupported             // a feature this package does not meter
 )
@@ -66,26 +72,27 @@ var opRanges = []struct {
 	lo, hi byte
 	info   opInfo
 }{
-	{0x00, 0x01, with(cPlain)}, // unreachable, nop
+	{0x00, 0x00, with(cExit)},  // unreachable
+	{0x01, 0x01, with(cPlain)}, // nop
 	{0x02, 0x02, with(cBlock, fBlockType)},
 	{0x03, 0x03, with(cLoop, fBlockType)},
 	{0x04, 0x04, with(cIf, fBlockType)},
 	{0x05, 0x05, with(cElse)},
 	{0x06, 0x0A, unsupported("exception handling")}, // try, catch, throw, rethrow, throw_ref
 	{0x0B, 0x0B, with(cEnd)},
-	{0x0C, 0x0D, with(cPlain, fU32)},                       // br, br_if
-	{0x0E, 0x0E, with(cPlain, fBrTable)},                   // br_table
-	{0x0F, 0x0F, with(cPlain)},                             // return
-	{0x10, 0x10, with(cPlain, fFunc)},                      // call
-	{0x11, 0x11, with(cPlain, fType, fU32)},                // call_indirect
-	{0x12, 0x12, with(cPlain, fFunc)},                      // return_call
-	{0x13, 0x13, with(cPlain, fType, fU32)},                // return_call_indirect
+	{0x0C, 0x0D, with(cBranch)},                            // br, br_if: the label is read by the walker
+	{0x0E, 0x0E, with(cBrTable)},                           // br_table: likewise
+	{0x0F, 0x0F, with(cExit)},                              // return
+	{0x10, 0x10, with(cCall, fFunc)},                       // call
+	{0x11, 0x11, with(cCall, fType, fU32)},                 // call_indirect
+	{0x12, 0x12, with(cTailCall, fFunc)},                   // return_call
+	{0x13, 0x13, with(cTailCall, fType, fU32)},             // return_call_indirect
 	{0x14, 0x15, unsupported("typed function references")}, // call_ref, return_call_ref
 	{0x18, 0x19, unsupported("exception handling")},        // delegate, catch_all
 	{0x1A, 0x1B, with(cPlain)},                             // drop, select
 	{0x1C, 0x1C, with(cPlain, fSelectT)},                   // select t*
 	{0x1F, 0x1F, unsupported("exception handling")},        // try_table
-	{0x20, 0x22, with(cPlain, fU32)},                       // local.get, local.set, local.tee
+	{0x20, 0x22, with(cPlain, fLocal)},                     // local.get, local.set, local.tee
 	{0x23, 0x24, with(cPlain, fGlobal)},                    // global.get, global.set
 	{0x25, 0x26, with(cPlain, fU32)},                       // table.get, table.set
 	{0x28, 0x3E, with(cPlain, fMemArg)},                    // loads and stores
