@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,5 +312,42 @@ func TestExtensionInfoJSON(t *testing.T) {
 	b, _ := json.Marshal(info)
 	if !strings.Contains(string(b), "creto:request/v1.context") || info.Version != "1.0.0" {
 		t.Fatalf("%s", b)
+	}
+}
+
+// countingHandler counts log records whose message is msg.
+type countingHandler struct {
+	msg string
+	n   *atomic.Int64
+}
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "message" && a.Value.String() == h.msg {
+			h.n.Add(1)
+		}
+		return true
+	})
+	return nil
+}
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func TestGuestLogsAreRateLimited(t *testing.T) {
+	var lines atomic.Int64
+	e := engine.New(engine.WithLogger(slog.New(countingHandler{msg: "flood", n: &lines})))
+	defer e.Close()
+	if _, err := e.CreatePolicy(bg, "all", `permit(principal, action, resource);`); err != nil {
+		t.Fatal(err)
+	}
+	register(t, e, guest(t, "log_flood", `{"name": "flood"}`), engine.ExtensionConfig{})
+	for range 3 {
+		if d, _ := e.Check(bg, req("Agent:a", "read", "Doc:d", "")); d.Kind != engine.Allow {
+			t.Fatal(d.Kind)
+		}
+	}
+	if n := lines.Load(); n == 0 || n > 200 { // at most two one-second windows touched
+		t.Fatalf("%d of 3,000 lines reached the log", n)
 	}
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -61,16 +63,38 @@ var i32 = api.ValueTypeI32
 // maxLogMessage caps what one log call may write.
 const maxLogMessage = 1024
 
+// maxLogLinesPerSecond is how many lines an extension may log per second;
+// a guest logging in a loop must not flood the node's log.
+const maxLogLinesPerSecond = 100
+
 func (e *Engine) logFunctions(x *extension) []HostFunction {
 	return []HostFunction{{
 		Name: "write", Params: []api.ValueType{i32, i32, i32},
 		Func: func(ctx context.Context, m api.Module, stack []uint64) {
+			if !x.logLimit.allow(mono()) {
+				return
+			}
 			msg, ok := GuestBytes(m, uint32(stack[1]), min(uint32(stack[2]), maxLogMessage))
 			if ok {
 				x.logger(int(int32(stack[0])), x.name, string(msg))
 			}
 		},
 	}}
+}
+
+// lineLimit counts log lines per one-second window.
+type lineLimit struct {
+	window atomic.Int64
+	lines  atomic.Int64
+}
+
+func (l *lineLimit) allow(now int64) bool {
+	w := now / int64(time.Second)
+	if l.window.Load() != w {
+		l.window.Store(w)
+		l.lines.Store(0)
+	}
+	return l.lines.Add(1) <= maxLogLinesPerSecond
 }
 
 // logGuest writes a guest's log line; guests are untrusted, so their level

@@ -43,6 +43,7 @@ type extension struct {
 	prefilter prefilter
 	breaker   breaker
 	logger    logFunc
+	logLimit  lineLimit
 
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
