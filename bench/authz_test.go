@@ -15,32 +15,11 @@ import (
 var sizes = []int{1, 100, 1000, 10000}
 
 // BenchmarkCheck compares an uncached engine check (request validation and
-// JSON context parsing included) with plain cedar.Authorize over the whole
+// JSON context handling included) with plain cedar.Authorize over the whole
 // policy set on a prebuilt request.
 func BenchmarkCheck(b *testing.B) {
-	ctx := context.Background()
 	for _, n := range sizes {
-		w := newWorkload(n)
-		b.Run(fmt.Sprintf("policies=%d/engine", n), func(b *testing.B) {
-			e := w.engine(b, engine.WithCache(engine.CacheConfig{}))
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if _, err := e.Check(ctx, w.requests[i%len(w.requests)]); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
-		b.Run(fmt.Sprintf("policies=%d/cedar-go", n), func(b *testing.B) {
-			p := w.plain(b)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				cedar.Authorize(p.ps, p.entities, p.requests[i%len(p.requests)])
-				i++
-			}
-		})
+		benchEngineAndCedar(b, n, newWorkload(n))
 	}
 }
 
@@ -48,33 +27,39 @@ func BenchmarkCheck(b *testing.B) {
 // condition removed (pure RBAC): the path where the engine decides from
 // scopes alone, with no cedar.Authorize call and no context decoding.
 func BenchmarkCheckScopeOnly(b *testing.B) {
-	ctx := context.Background()
 	for _, n := range sizes[1:] {
 		w := newWorkload(n).scopeOnly()
 		if strings.Contains(w.policies, "when") || strings.Contains(w.policies, "unless") {
 			b.Fatal("conditions left in the scope-only workload")
 		}
-		b.Run(fmt.Sprintf("policies=%d/engine", n), func(b *testing.B) {
-			e := w.engine(b, engine.WithCache(engine.CacheConfig{}))
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if _, err := e.Check(ctx, w.requests[i%len(w.requests)]); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
-		b.Run(fmt.Sprintf("policies=%d/cedar-go", n), func(b *testing.B) {
-			p := w.plain(b)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				cedar.Authorize(p.ps, p.entities, p.requests[i%len(p.requests)])
-				i++
-			}
-		})
+		benchEngineAndCedar(b, n, w)
 	}
+}
+
+// benchEngineAndCedar runs the engine (cache off) and plain cedar-go on the
+// same workload, side by side.
+func benchEngineAndCedar(b *testing.B, n int, w workload) {
+	ctx := context.Background()
+	b.Run(fmt.Sprintf("policies=%d/engine", n), func(b *testing.B) {
+		e := w.engine(b, engine.WithCache(engine.CacheConfig{}))
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := e.Check(ctx, w.requests[i%len(w.requests)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run(fmt.Sprintf("policies=%d/cedar-go", n), func(b *testing.B) {
+		p := w.plain(b)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			cedar.Authorize(p.ps, p.entities, p.requests[i%len(p.requests)])
+			i++
+		}
+	})
 }
 
 // BenchmarkCheckCached is the seed's 168 ns headline: a repeated Allow

@@ -75,17 +75,7 @@ func BenchmarkExtensionCheck(b *testing.B) {
 		run(b, e)
 	})
 	b.Run("raw-wazero-call", func(b *testing.B) {
-		raw, err := os.ReadFile("../engine/testdata/ext/continue.wasm")
-		if err != nil {
-			b.Fatal(err)
-		}
-		r := wazero.NewRuntime(ctx)
-		defer r.Close(ctx)
-		mod, err := r.Instantiate(ctx, raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		fn := mod.ExportedFunction("creto_evaluate")
+		fn, _ := rawGuest(b)
 		stack := []uint64{0}
 		b.ReportAllocs()
 		for b.Loop() {
@@ -96,29 +86,34 @@ func BenchmarkExtensionCheck(b *testing.B) {
 		}
 	})
 	b.Run("raw-wazero-write-and-call", func(b *testing.B) {
-		raw, err := os.ReadFile("../engine/testdata/ext/continue.wasm")
-		if err != nil {
-			b.Fatal(err)
-		}
-		r := wazero.NewRuntime(ctx)
-		defer r.Close(ctx)
-		mod, err := r.Instantiate(ctx, raw)
-		if err != nil {
-			b.Fatal(err)
-		}
-		fn := mod.ExportedFunction("creto_evaluate")
-		var mem api.Memory = mod.Memory()
+		fn, mem := rawGuest(b)
 		r0 := abi.Request{Principal: abi.Ref{Type: "Agent", ID: "agent-7"}, Action: abi.Ref{Type: "Action", ID: "read"},
 			Resource: abi.Ref{Type: "Doc", ID: "plan"}, Context: req.Context, Attributes: []byte("{}"), Outcome: abi.KindAllow}
 		stack := []uint64{0}
 		b.ReportAllocs()
 		for b.Loop() {
 			buf, _ := mem.Read(4096, 65536)
-			n := len(abi.AppendRequest(buf[:0], &r0))
-			stack[0] = uint64(n)
+			stack[0] = uint64(len(abi.AppendRequest(buf[:0], &r0)))
 			if err := fn.CallWithStack(ctx, stack); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+// rawGuest instantiates the "continue" guest on a bare wazero runtime: the
+// anchor with no engine around it.
+func rawGuest(b *testing.B) (api.Function, api.Memory) {
+	ctx := context.Background()
+	raw, err := os.ReadFile("../engine/testdata/ext/continue.wasm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := wazero.NewRuntime(ctx)
+	b.Cleanup(func() { r.Close(ctx) })
+	mod, err := r.Instantiate(ctx, raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mod.ExportedFunction("creto_evaluate"), mod.Memory()
 }
