@@ -157,7 +157,7 @@ func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
 			// The cache holds Cedar's answer; extensions (quotas, rate
 			// limits) are stateful and run on every check.
 			if e.chain.Load() != nil {
-				d = e.runExtensions(ctx, req, d)
+				d = e.runExtensions(ctx, req, d, start)
 			}
 			d.EvaluationTime = time.Duration(mono() - start)
 			return d, nil
@@ -183,7 +183,7 @@ func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
 		e.cache.put(hash, key, snap.epoch, view.Revision(), start, d)
 	}
 	if d.Kind != Deny && e.chain.Load() != nil {
-		d = e.runExtensions(ctx, req, d)
+		d = e.runExtensions(ctx, req, d, start)
 	}
 	d.EvaluationTime = time.Duration(mono() - start)
 	return d, nil

@@ -191,12 +191,14 @@ func ptr[T any](v T) *T { return &v }
 
 // runExtensions applies the extension chain to a request Cedar allowed (or
 // sent to oversight): the first extension with a decision replaces d.
-func (e *Engine) runExtensions(ctx context.Context, req *Request, d Decision) Decision {
+// now is the check's start on the monotonic clock: reading the clock costs
+// tens of nanoseconds here, so a check reads it once.
+func (e *Engine) runExtensions(ctx context.Context, req *Request, d Decision, now int64) Decision {
 	for _, x := range e.extensions() {
 		if !x.applies(req) {
 			continue
 		}
-		xd, decided, err := x.evaluate(ctx, req, d.Kind)
+		xd, decided, err := x.evaluate(ctx, req, d.Kind, now)
 		if err != nil {
 			var xe *ExtensionError
 			errors.As(err, &xe)

@@ -351,9 +351,8 @@ func (x *extension) discard(in *instance) {
 
 // evaluate runs the guest on one request. decided is false when the guest
 // lets the request continue.
-func (x *extension) evaluate(ctx context.Context, req *Request, outcome Kind) (d Decision, decided bool, err error) {
+func (x *extension) evaluate(ctx context.Context, req *Request, outcome Kind, now int64) (d Decision, decided bool, err error) {
 	x.calls.Add(1)
-	now := mono()
 	if x.breaker.open(now) {
 		x.failures.Add(1)
 		return Decision{}, false, &ExtensionError{Extension: x.name, Class: FailUnavailable, Detail: "disabled after repeated failures"}
