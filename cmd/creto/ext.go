@@ -14,6 +14,7 @@ import (
 	"github.com/creto-systems/creto/abi"
 	"github.com/creto-systems/creto/engine"
 	"github.com/creto-systems/creto/hosts"
+	"github.com/creto-systems/creto/internal/fuel"
 )
 
 func newExtCmd() *cobra.Command {
@@ -49,6 +50,12 @@ func newExtInspectCmd() *cobra.Command {
 			module, err := readModule(args[0])
 			if err != nil {
 				return err
+			}
+			// The instrumenter's checks come first: wazero sizes some
+			// allocations from counts in the binary, so a tiny hostile
+			// module could otherwise make the compiler allocate gigabytes.
+			if _, err := fuel.Instrument(module); err != nil {
+				return fmt.Errorf("%s: not a usable WebAssembly module: %v", args[0], err)
 			}
 			rt := wazero.NewRuntime(cmd.Context())
 			defer rt.Close(cmd.Context())
