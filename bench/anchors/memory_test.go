@@ -61,6 +61,13 @@ func sentenceCorpus(b *testing.B, e memory.Embedder) memoryCorpus {
 // vectorCorpus generates client embeddings: unit vectors scattered around
 // 100 topic centroids, the clustered shape neural embeddings have.
 func vectorCorpus(dims int) memoryCorpus {
+	return clusteredCorpus(memoriesPerAgent, dims, 100, 0.03)
+}
+
+// clusteredCorpus generates n unit vectors around topics centroids, each
+// component perturbed by spread (noise of norm spread*sqrt(dims) against
+// unit centroids), and 256 queries drawn the same way.
+func clusteredCorpus(n, dims, topics int, spread float64) memoryCorpus {
 	r := rand.New(rand.NewPCG(1536, 1))
 	gauss := func(center []float32, spread float64) []float32 {
 		v := make([]float32, dims)
@@ -72,17 +79,17 @@ func vectorCorpus(dims int) memoryCorpus {
 		}
 		return unit(v)
 	}
-	centroids := make([][]float32, 100)
+	centroids := make([][]float32, topics)
 	for i := range centroids {
 		centroids[i] = gauss(nil, 1)
 	}
 	var c memoryCorpus
-	for i := range memoriesPerAgent {
+	for i := range n {
 		c.texts = append(c.texts, fmt.Sprintf("memory %d", i))
-		c.vectors = append(c.vectors, gauss(centroids[r.IntN(len(centroids))], 0.03))
+		c.vectors = append(c.vectors, gauss(centroids[r.IntN(len(centroids))], spread))
 	}
 	for range 256 {
-		c.qvecs = append(c.qvecs, gauss(centroids[r.IntN(len(centroids))], 0.03))
+		c.qvecs = append(c.qvecs, gauss(centroids[r.IntN(len(centroids))], spread))
 	}
 	return c
 }
@@ -212,6 +219,71 @@ func BenchmarkMemoryQuery(b *testing.B) {
 				return err
 			})
 		})
+	})
+}
+
+// BenchmarkMemoryQueryANN: top-10 query over one agent's 50,000
+// memories of 256 dimensions, 20 to a topic, searched exactly (the index
+// disabled) and through the approximate index the agent gets past
+// Config.ApproximateAbove. The ivf run also reports its recall@10
+// against the exact run on the same queries, and the share of memories a
+// query scored.
+func BenchmarkMemoryQueryANN(b *testing.B) {
+	const n, dims = 50_000, 256
+	ctx := context.Background()
+	e := memory.ExternalEmbedder{Name: "synthetic", Dims: dims}
+	c := clusteredCorpus(n, dims, n/20, 0.04)
+	exact := loadMemory(b, memory.Config{Embedder: e, ApproximateAbove: -1}, c, true)
+	// One build over all n memories, the state after a restart or after
+	// the agent doubles: with the default threshold the index would be
+	// built at 20,001 memories, during the load, and calibrated for them.
+	approx := loadMemory(b, memory.Config{Embedder: e, ApproximateAbove: n - 1}, c, true)
+	query := func(svc *memory.Service, i int) (*memory.QueryResult, error) {
+		return svc.Query(ctx, "agent", memory.Query{Agent: "agent", Embedding: c.qvecs[i], Limit: 10, Threshold: -1})
+	}
+	// The index is built in the background after the load.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		res, err := query(approx, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !res.Stats.Exact {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no approximate index after a minute")
+		}
+	}
+	b.Run("exact", func(b *testing.B) {
+		reportP50(b, len(c.qvecs), func(i int) error {
+			_, err := query(exact, i)
+			return err
+		})
+	})
+	b.Run("ivf", func(b *testing.B) {
+		found, scored := 0, 0
+		for i := range c.qvecs {
+			want, err := query(exact, i)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got, err := query(approx, i)
+			if err != nil {
+				b.Fatal(err)
+			}
+			scored += got.Stats.Scored
+			for _, w := range want.Results {
+				if slices.ContainsFunc(got.Results, func(g memory.Result) bool { return g.Memory.Content == w.Memory.Content }) {
+					found++
+				}
+			}
+		}
+		reportP50(b, len(c.qvecs), func(i int) error {
+			_, err := query(approx, i)
+			return err
+		})
+		b.ReportMetric(float64(found)/float64(10*len(c.qvecs)), "recall@10")
+		b.ReportMetric(100*float64(scored)/float64(n*len(c.qvecs)), "scored-%")
 	})
 }
 

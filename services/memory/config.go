@@ -51,6 +51,11 @@ type Config struct {
 	// total, so an approver's screen and a policy's context stay small
 	// whatever an agent wrote.
 	OversightMaxBytes int `toml:"oversight_max_bytes"`
+	// ApproximateAbove is the number of memories past which an agent also
+	// gets an approximate (IVF) index, built in the background, and
+	// queries stop scanning all its memories (QueryStats.Exact false).
+	// Below it search is exact. A negative value keeps every agent exact.
+	ApproximateAbove int `toml:"approximate_above"`
 }
 
 // DefaultConfig returns the defaults every zero field of a Config takes.
@@ -66,6 +71,7 @@ func DefaultConfig() Config {
 		SweepInterval:      time.Minute,
 		OversightLimit:     5,
 		OversightMaxBytes:  16 << 10,
+		ApproximateAbove:   20_000,
 	}
 }
 
@@ -88,6 +94,7 @@ func (c Config) resolve() (Config, error) {
 		{&c.MaxMetadataBytes, &d.MaxMetadataBytes},
 		{&c.OversightLimit, &d.OversightLimit},
 		{&c.OversightMaxBytes, &d.OversightMaxBytes},
+		{&c.ApproximateAbove, &d.ApproximateAbove},
 	} {
 		if *f.v == 0 {
 			*f.v = *f.def

@@ -6,9 +6,11 @@
 // Memories are durable in the node's store (internal/kv) under "memory/",
 // and every vector is also held in memory, in one contiguous float32 slice
 // per agent, so a query is an exact cosine scan of that agent's memories
-// only. At the sizes agents reach (thousands to tens of thousands of
-// memories each) the scan takes milliseconds and has perfect recall, which
-// no approximate index can promise; see docs/memory.md for the figures.
+// only. At the sizes most agents reach (thousands to tens of thousands of
+// memories each) the scan takes milliseconds and has perfect recall. An
+// agent past Config.ApproximateAbove memories also gets an IVF index
+// (ivf.go), calibrated at each build to recall@10 against the exact scan;
+// see docs/memory.md for the figures.
 //
 // Every call names its caller. A caller reads and writes its own memories;
 // any other access goes through the Authorizer, which by default refuses

@@ -38,7 +38,7 @@ func TestIndexMatchesBruteForce(t *testing.T) {
 		}
 		e := &entry{mem: Memory{ID: fmt.Sprintf("%032x", i), Type: Type(1 + i%6), CreatedAt: base.Add(time.Duration(i) * time.Second)}}
 		v := randVec()
-		ix.add(e, v)
+		ix.add(e, v, dims)
 		vecs[e] = v
 		live = append(live, e)
 	}

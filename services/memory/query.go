@@ -48,8 +48,9 @@ type QueryStats struct {
 	// query compared vectors with.
 	Scored int
 	// Exact is true when every admitted memory was compared, so no
-	// better match was missed. It is always true today: no approximate
-	// index is used.
+	// better match was missed. It is false only when the agent has more
+	// than Config.ApproximateAbove memories and the query was answered
+	// from the approximate index without reading all of it.
 	Exact bool
 	// Elapsed is the search time, embedding excluded.
 	Elapsed time.Duration
@@ -96,8 +97,8 @@ func (s *Service) query(ctx context.Context, q *Query) (*QueryResult, error) {
 	f.now = s.now().UnixNano()
 	res := &QueryResult{Stats: QueryStats{Exact: true}}
 	if ix := s.agents[q.Agent]; ix != nil {
-		hits, scored := ix.search(vec, s.dims, &f, threshold, limit)
-		res.Stats.Scored = scored
+		hits, scored, exact := ix.query(vec, s.dims, &f, threshold, limit)
+		res.Stats.Scored, res.Stats.Exact = scored, exact
 		res.Results = make([]Result, len(hits))
 		for i, h := range hits {
 			res.Results[i] = Result{Memory: h.e.mem.clone(), Score: h.score}

@@ -40,8 +40,9 @@ type Service struct {
 	byID   map[string]*entry
 	agents map[string]*agentIndex
 
-	stop chan struct{}
-	done chan struct{}
+	builds sync.WaitGroup // approximate index builds (ivf.go)
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // Open starts the service on the node's store, loading every live memory
@@ -73,6 +74,11 @@ func open(ctx context.Context, store kv.Store, cfg Config, now func() time.Time)
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
+	}
+	// Indexes are built once everything is loaded, not as each agent
+	// crosses the threshold on the way.
+	for agent, ix := range s.agents {
+		s.reindex(agent, ix)
 	}
 	if cfg.SweepInterval > 0 {
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
@@ -140,7 +146,7 @@ func (s *Service) insert(r *record) {
 		ix = &agentIndex{}
 		s.agents[r.mem.Agent] = ix
 	}
-	ix.add(e, r.vec)
+	ix.add(e, r.vec, s.dims)
 	s.byID[r.mem.ID] = e
 }
 
@@ -155,7 +161,9 @@ func (s *Service) drop(e *entry) {
 	ix.remove(e, s.dims)
 	if len(ix.entries) == 0 {
 		delete(s.agents, e.mem.Agent)
+		return
 	}
+	s.reindex(e.mem.Agent, ix)
 }
 
 // Close stops the sweeper. Calls after Close fail with ErrClosed; the
@@ -172,6 +180,8 @@ func (s *Service) Close() error {
 		close(s.stop)
 		<-s.done
 	}
+	// A build in progress notices the close between k-means iterations.
+	s.builds.Wait()
 	return nil
 }
 
@@ -283,6 +293,11 @@ func (s *Service) storeAll(ctx context.Context, caller string, reqs []StoreReque
 	for i, r := range recs {
 		s.insert(r)
 		ids[i] = r.mem.ID
+	}
+	for agent := range allowed {
+		if ix := s.agents[agent]; ix != nil {
+			s.reindex(agent, ix)
+		}
 	}
 	return ids, nil
 }
