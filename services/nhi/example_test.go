@@ -16,17 +16,8 @@ import (
 // Cedar policy that reads context.delegation.
 func Example() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "nhi-example")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-
-	svc, err := nhi.Open(ctx, dir, nhi.Config{})
-	if err != nil {
-		panic(err)
-	}
-	defer svc.Close()
+	svc, done := openExample(ctx)
+	defer done()
 
 	// Alice's planning assistant, and a mail agent run by IT.
 	for _, a := range []nhi.AgentIdentity{
@@ -108,16 +99,8 @@ func Example() {
 // key rotation for the overlap the rotation grants.
 func ExampleService_Sign() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "nhi-example")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	svc, err := nhi.Open(ctx, dir, nhi.Config{})
-	if err != nil {
-		panic(err)
-	}
-	defer svc.Close()
+	svc, done := openExample(ctx)
+	defer done()
 	if _, err := svc.Register(ctx, nhi.AgentIdentity{ID: "runner", Type: nhi.AgentTypeService, OwnerID: "ci"}); err != nil {
 		panic(err)
 	}
@@ -143,16 +126,8 @@ func ExampleService_Sign() {
 // A token can be revoked on its own, before it expires.
 func ExampleService_RevokeToken() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "nhi-example")
-	if err != nil {
-		panic(err)
-	}
-	defer os.RemoveAll(dir)
-	svc, err := nhi.Open(ctx, dir, nhi.Config{})
-	if err != nil {
-		panic(err)
-	}
-	defer svc.Close()
+	svc, done := openExample(ctx)
+	defer done()
 	if _, err := svc.Register(ctx, nhi.AgentIdentity{ID: "scraper", Type: nhi.AgentTypeAutonomous, OwnerID: "bob"}); err != nil {
 		panic(err)
 	}
@@ -166,4 +141,21 @@ func ExampleService_RevokeToken() {
 	_, err = svc.ResolveToken(ctx, token)
 	fmt.Println(errors.Is(err, nhi.ErrTokenRevoked))
 	// Output: true
+}
+
+// openExample opens a service in a fresh directory; done closes it and
+// removes the directory.
+func openExample(ctx context.Context) (svc *nhi.Service, done func()) {
+	dir, err := os.MkdirTemp("", "nhi-example")
+	if err != nil {
+		panic(err)
+	}
+	svc, err = nhi.Open(ctx, dir, nhi.Config{})
+	if err != nil {
+		panic(err)
+	}
+	return svc, func() {
+		svc.Close()
+		os.RemoveAll(dir)
+	}
 }
