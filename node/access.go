@@ -171,4 +171,3 @@ func (a *access) authenticate(ctx context.Context) (caller.Identity, error) {
 }
 
 func (a *access) close() { a.meta.Close() }
-

@@ -134,4 +134,3 @@ func newConfigCmd() *cobra.Command {
 	cmd.AddCommand(print)
 	return cmd
 }
-

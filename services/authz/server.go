@@ -71,7 +71,9 @@ var errorTable = rpcerr.Table{
 	},
 }
 
-func (s *Server) status(ctx context.Context, err error) error { return errorTable.Status(ctx, s.log, err) }
+func (s *Server) status(ctx context.Context, err error) error {
+	return errorTable.Status(ctx, s.log, err)
+}
 
 // Check decides one request.
 func (s *Server) Check(ctx context.Context, in *authzv1.CheckRequest) (*authzv1.CheckResponse, error) {
@@ -335,4 +337,3 @@ func (s *Server) ListPolicies(ctx context.Context, in *authzv1.ListPoliciesReque
 func policy(p engine.Policy) *authzv1.Policy {
 	return &authzv1.Policy{Id: p.ID, Text: p.Text, Version: p.Version, Effect: p.Effect, Annotations: p.Annotations}
 }
-
