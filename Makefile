@@ -10,12 +10,16 @@ BENCHTIME ?= 1s
 COUNT   ?= 3
 FUZZTIME ?= 60s
 
-.PHONY: all run build test test-short bench fuzz lint fmt tools clean
+.PHONY: all run demo build test test-short bench fuzz lint fmt tools proto proto-baseline clean
 
 all: lint test
 
-## run: start the engine with the embedded example policies (no config needed)
+## run: start a node (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:50080, state in ./creto-data) seeded with the example policies
 run:
+	$(GO) run ./cmd/creto serve --import-policies examples/policies --entities examples/entities.json --schema examples/schema.cedarschema
+
+## demo: decide the example requests against the embedded example policies, without a server
+demo:
 	$(GO) run ./cmd/creto demo
 
 ## build: build the creto binary into bin/
@@ -23,7 +27,7 @@ build:
 	$(GO) build -trimpath -o bin/creto ./cmd/creto
 
 ## test: vet, then every test with the race detector
-test: wasm
+test: wasm tools
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 $(PKGS)
 
@@ -44,20 +48,58 @@ fuzz:
 	  done; \
 	done
 
-## lint: gofmt, go vet and staticcheck must all be clean
-lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+## lint: gofmt, go vet, staticcheck, buf lint and the API breaking-change check must all be clean
+lint: $(TOOLS)/buf
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null | grep -v '\.pb\.go$$' || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 	cd bench/anchors && $(GO) vet ./...
+	$(BUF) lint
+	$(BUF) breaking --against api/baseline.binpb
+
+# ---- API and tools -----------------------------------------------------
+# Code generators and the real gRPC clients the end-to-end tests drive,
+# each pinned and installed into .tools/ (the tests find them there).
+
+TOOLS := $(CURDIR)/.tools
+BUF   := $(TOOLS)/buf
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPCURL_VERSION            := v1.9.3
+GRPC_HEALTH_PROBE_VERSION  := v0.4.62
+
+$(TOOLS)/buf:
+	GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(TOOLS)/grpcurl:
+	GOBIN=$(TOOLS) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+$(TOOLS)/grpc-health-probe:
+	GOBIN=$(TOOLS) $(GO) install github.com/grpc-ecosystem/grpc-health-probe@$(GRPC_HEALTH_PROBE_VERSION)
+
+## tools: install the pinned API generators and gRPC clients into .tools/
+tools: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/grpc-health-probe
+
+## proto: regenerate the committed Go code of api/ (buf lint first)
+proto: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+	$(BUF) lint
+	find api -name '*.pb.go' -delete
+	$(BUF) generate
+
+## proto-baseline: record the current API as the one `make lint` checks for breaking changes (at a release)
+proto-baseline: $(TOOLS)/buf
+	$(BUF) build -o api/baseline.binpb
 
 ## fmt: format the tree
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin/
+	rm -rf bin/ .tools/
 
 # ---- Wasm extensions ---------------------------------------------------
 # The SDKs' conformance guests and the example extensions, built into one

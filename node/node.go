@@ -65,14 +65,14 @@ type Node struct {
 
 // Open opens the node's data directory, composes the services and builds
 // the servers, without listening yet (Start does).
-func Open(ctx context.Context, cfg Config, log *slog.Logger) (n *Node, err error) {
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err error) {
 	if cfg, err = cfg.withDefaults(); err != nil {
 		return nil, err
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	n = &Node{cfg: cfg, log: log, serveErr: make(chan error, 2)}
+	n := &Node{cfg: cfg, log: log, serveErr: make(chan error, 2)}
 	defer func() {
 		if err != nil {
 			n.closeAll()
