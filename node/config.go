@@ -189,16 +189,19 @@ func applyEnv(c *Config, environ []string) error {
 	if err != nil {
 		return err
 	}
+	// A variable in a section's namespace that names no key is a typo;
+	// other CRETO_ variables (a client's CRETO_ADDR, say) are not ours.
+	t := reflect.TypeFor[Config]()
 	for name := range vars {
-		if !known[name] && !ignoredEnv[name] {
-			return fmt.Errorf("config: unknown environment variable %s", name)
+		for i := range t.NumField() {
+			section := EnvPrefix + strings.ToUpper(t.Field(i).Tag.Get("toml")) + "_"
+			if strings.HasPrefix(name, section) && !known[name] {
+				return fmt.Errorf("config: unknown environment variable %s", name)
+			}
 		}
 	}
 	return nil
 }
-
-// ignoredEnv are CRETO_ variables that are not configuration keys.
-var ignoredEnv = map[string]bool{"CRETO_SKIP_WASM": true, "CRETO_CONFIG": true}
 
 // walkFields calls fn with the environment name of every settable leaf
 // field (skipping fields tagged toml:"-").

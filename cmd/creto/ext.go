@@ -20,11 +20,12 @@ import (
 func newExtCmd() *cobra.Command {
 	ext := &cobra.Command{
 		Use:   "ext",
-		Short: "Inspect, validate and annotate Wasm extensions",
+		Short: "Inspect, validate and annotate Wasm extensions; register them with a node",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	ext.AddCommand(newExtInspectCmd(), newExtValidateCmd(), newExtAnnotateCmd())
+	ext.AddCommand(newExtInspectCmd(), newExtValidateCmd(), newExtAnnotateCmd(),
+		newExtRegisterCmd(), newExtUpdateCmd(), newExtUnregisterCmd(), newExtListCmd())
 	return ext
 }
 
