@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	"github.com/creto-systems/creto/abi"
+	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	"github.com/creto-systems/creto/internal/pki"
 	"github.com/creto-systems/creto/services/nhi"
 )

@@ -241,4 +241,3 @@ func TestConfigPrint(t *testing.T) {
 		t.Fatalf("bad environment value: %d %s", code, stderr)
 	}
 }
-
