@@ -150,7 +150,7 @@ func (n *Node) openServices(ctx context.Context) error {
 			return fmt.Errorf("config: authz.schema: %w", err)
 		}
 	}
-	if n.authz, err = authz.Open(ctx, n.engine, n.store, n.log); err != nil {
+	if n.authz, err = authz.Open(ctx, n.engine, n.store, authz.Options{Log: n.log, NoExtensions: !*cfg.Authz.ExtensionsEnabled}); err != nil {
 		return err
 	}
 	if cfg.Authz.ImportPolicies != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/creto-systems/creto/abi"
 	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	"github.com/creto-systems/creto/internal/pki"
+	"github.com/creto-systems/creto/services/authz"
 	"github.com/creto-systems/creto/services/nhi"
 )
 
@@ -337,5 +338,28 @@ func TestShutdownDrainsCallsInFlight(t *testing.T) {
 	defer cancel()
 	if _, err := c.Check(ctx, &authzv1.CheckRequest{Principal: &authzv1.Principal{Id: "r"}, Action: "read", Resource: "x"}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("call after shutdown: %v", err)
+	}
+}
+
+func TestExtensionsCanBeDisabled(t *testing.T) {
+	dir := t.TempDir()
+	off := func(c *Config) { c.Authz.ExtensionsEnabled = new(bool) }
+	tn := startNode(t, dir, off)
+	c := authzv1.NewAuthorizationServiceClient(tn.operator())
+	_, err := c.RegisterExtension(bg, &authzv1.RegisterExtensionRequest{Module: testGuest(t, "deny_delete", `{"name": "x"}`)})
+	wantCode(t, err, codes.FailedPrecondition)
+	tn.stop()
+
+	// A node that holds extensions does not start with them switched off.
+	tn = startNode(t, dir, nil)
+	if _, err := authzv1.NewAuthorizationServiceClient(tn.operator()).RegisterExtension(bg,
+		&authzv1.RegisterExtensionRequest{Module: testGuest(t, "deny_delete", `{"name": "x"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	tn.stop()
+	cfg := Config{Server: ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}}
+	off(&cfg)
+	if _, err := Open(bg, cfg, nil); !errors.Is(err, authz.ErrExtensionsDisabled) {
+		t.Fatalf("open with stored extensions and extensions off: %v", err)
 	}
 }

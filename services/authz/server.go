@@ -67,6 +67,7 @@ var errorTable = rpcerr.Table{
 		{Err: engine.ErrExtensionInvalid, Code: codes.InvalidArgument, Reason: "INVALID_EXTENSION"},
 		{Err: engine.ErrUnknownImport, Code: codes.InvalidArgument, Reason: "UNKNOWN_IMPORT"},
 		{Err: ErrInvalidArgument, Code: codes.InvalidArgument},
+		{Err: ErrExtensionsDisabled, Code: codes.FailedPrecondition, Reason: "EXTENSIONS_DISABLED"},
 		{Err: engine.ErrClosed, Code: codes.Unavailable, Reason: "SHUTTING_DOWN"},
 	},
 }

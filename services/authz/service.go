@@ -34,14 +34,30 @@ const (
 	MaxPageSize     = 1000
 )
 
-// ErrInvalidArgument: a request is malformed; nothing changed.
-var ErrInvalidArgument = errors.New("invalid argument")
+// Sentinel errors.
+var (
+	// ErrInvalidArgument: a request is malformed; nothing changed.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrExtensionsDisabled: the node does not accept extensions.
+	ErrExtensionsDisabled = errors.New("extensions are disabled on this node")
+)
+
+// Options adjust a Service.
+type Options struct {
+	// Log receives what the service reports; nil means slog.Default().
+	Log *slog.Logger
+	// NoExtensions refuses extension registration ([authz]
+	// extensions_enabled = false). A store that holds extensions then
+	// fails Open rather than start without them.
+	NoExtensions bool
+}
 
 // Service is the durable authorization service over an engine.
 type Service struct {
 	engine *engine.Engine
 	store  kv.Store
 	log    *slog.Logger
+	opts   Options
 	// mu serialises writes, so the engine's state and the store's are
 	// changed in the same order.
 	mu sync.Mutex
@@ -50,11 +66,12 @@ type Service struct {
 // Open restores the policies and extensions stored in store into e, which
 // must be empty. A stored extension that no longer loads fails Open: a
 // node that silently dropped, say, its quota extension would fail open.
-func Open(ctx context.Context, e *engine.Engine, store kv.Store, log *slog.Logger) (*Service, error) {
+func Open(ctx context.Context, e *engine.Engine, store kv.Store, opts Options) (*Service, error) {
+	log := opts.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{engine: e, store: store, log: log}
+	s := &Service{engine: e, store: store, log: log, opts: opts}
 	var sources []engine.PolicySource
 	err := store.Scan(ctx, []byte(prefixPolicy), func(k, v []byte) error {
 		sources = append(sources, engine.PolicySource{ID: string(k[len(prefixPolicy):]), Text: string(v)})
@@ -77,6 +94,9 @@ func Open(ctx context.Context, e *engine.Engine, store kv.Store, log *slog.Logge
 	})
 	if err != nil {
 		return nil, fmt.Errorf("authz: load extensions: %w", err)
+	}
+	if len(exts) > 0 && opts.NoExtensions {
+		return nil, fmt.Errorf("authz: the store holds %d extensions: %w", len(exts), ErrExtensionsDisabled)
 	}
 	for _, x := range exts {
 		if _, err := e.RegisterExtension(ctx, x.Module, x.config()); err != nil {
@@ -231,6 +251,9 @@ func (x *storedExtension) config() engine.ExtensionConfig {
 // RegisterExtension loads a module and keeps it registered across
 // restarts.
 func (s *Service) RegisterExtension(ctx context.Context, module []byte, cfg engine.ExtensionConfig) (engine.ExtensionInfo, error) {
+	if s.opts.NoExtensions {
+		return engine.ExtensionInfo{}, fmt.Errorf("authz: register extension: %w", ErrExtensionsDisabled)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	info, err := s.engine.RegisterExtension(ctx, module, cfg)
@@ -248,6 +271,9 @@ func (s *Service) RegisterExtension(ctx context.Context, module []byte, cfg engi
 
 // UpdateExtension replaces the named extension with a new module.
 func (s *Service) UpdateExtension(ctx context.Context, name string, module []byte, cfg engine.ExtensionConfig) (engine.ExtensionInfo, error) {
+	if s.opts.NoExtensions {
+		return engine.ExtensionInfo{}, fmt.Errorf("authz: update extension: %w", ErrExtensionsDisabled)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, err := s.loadExtension(ctx, name)
