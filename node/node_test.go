@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	"github.com/creto-systems/creto/abi"
+	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	"github.com/creto-systems/creto/internal/pki"
 	"github.com/creto-systems/creto/services/nhi"
 )
@@ -286,7 +286,13 @@ func TestMissingNodeKeyWithSealedStoreFailsToStart(t *testing.T) {
 
 func testGuest(t *testing.T, name, manifest string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "engine", "testdata", "ext", name+".wasm"))
+	return guestModule(t, filepath.Join("..", "engine", "testdata", "ext", name+".wasm"), manifest)
+}
+
+// guestModule reads a committed test guest and writes manifest into it.
+func guestModule(t *testing.T, path, manifest string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
