@@ -15,15 +15,18 @@ import (
 // every delegation of the node. It has one entry per live link, keyed by
 // the link's delegatee:
 //
-//	nhi/dlg-to/<delegatee>\x00<delegation id, hex>  →  expiry (unix ms, 8 bytes big-endian) ‖ root delegator id
+//	nhi/dlg-to/<delegatee>\x00<delegation id, hex>  →  expiry (unix ms, 8 bytes big-endian),
+//	                                                   root delegator id (length-prefixed),
+//	                                                   the link's permissions (each length-prefixed)
 //
 // An entry is written in the same commit as its link and deleted in the
 // same commit as the link's revocation, so the index never disagrees with
 // the links. Entries of expired links are pruned when their delegatee next
-// receives a delegation. The root delegator (the chain's origin) is in the
-// value so FindGrant skips links from other origins without reading them.
-// The index is only a way to find candidates: every chain it yields is
-// loaded and verified in full before it counts.
+// receives a delegation. The chain's origin and the link's permissions are
+// in the value so FindGrant skips links from other origins, or granting
+// other permissions, without reading them. The index is only a way to find
+// candidates: every chain it yields is loaded and verified in full before
+// it counts.
 const (
 	prefixGrantIndex = "nhi/dlg-to/"
 	// keyGrantIndex marks a store whose grant index is complete. A store
@@ -42,25 +45,48 @@ func grantKey(delegatee string, id DelegationID) []byte {
 	return append(grantPrefix(delegatee), id.String()...)
 }
 
-func grantValue(expiresAt int64, root string) []byte {
-	return append(binary.BigEndian.AppendUint64(nil, uint64(expiresAt)), root...)
+func grantValue(d *Delegation, root string) []byte {
+	e := encoder{}
+	e.i64(d.expiresAt)
+	e.str8(root)
+	for _, p := range d.permissions {
+		e.str8(p)
+	}
+	return e.b
 }
 
 // grantEntry is one decoded index entry.
 type grantEntry struct {
-	id        DelegationID
-	expiresAt int64
-	root      string
+	id          DelegationID
+	expiresAt   int64
+	root        string
+	permissions []string
 }
 
-func decodeGrantEntry(prefix, key, val []byte) (grantEntry, error) {
-	var g grantEntry
-	id, err := ParseDelegationID(string(key[len(prefix):]))
-	if err != nil || len(val) < 8 {
-		return g, detail(ErrDelegationMalformed, "grant index entry %s is corrupt", quote(string(key)))
+// decodeGrantEntry decodes an index entry whose chain starts at root;
+// ok is false, and nothing more is decoded, for an entry of another root.
+func decodeGrantEntry(prefix, key, val []byte, root string) (g grantEntry, ok bool, err error) {
+	corrupt := func() error {
+		return detail(ErrDelegationMalformed, "grant index entry %s is corrupt", quote(string(key)))
 	}
-	g.id, g.expiresAt, g.root = id, int64(binary.BigEndian.Uint64(val)), string(val[8:])
-	return g, nil
+	r := decoder{b: val}
+	g.expiresAt = r.i64()
+	if rb := r.take(int(r.u8())); r.err == nil && string(rb) != root {
+		return g, false, nil
+	}
+	g.root = root
+	id, err := ParseDelegationID(string(key[len(prefix):]))
+	if err != nil {
+		return g, false, corrupt()
+	}
+	for len(r.b) > 0 && r.err == nil {
+		g.permissions = append(g.permissions, r.str8())
+	}
+	if r.finish() != nil {
+		return g, false, corrupt()
+	}
+	g.id = id
+	return g, true, nil
 }
 
 // indexGrant adds d's index entry to b, whose chain starts at root, and
@@ -76,7 +102,7 @@ func (s *Service) indexGrant(ctx context.Context, b *kv.Batch, d *Delegation, ro
 	if err != nil {
 		return err
 	}
-	b.Set(grantKey(d.delegatee, d.id), grantValue(d.expiresAt, root))
+	b.Set(grantKey(d.delegatee, d.id), grantValue(d, root))
 	return nil
 }
 
@@ -126,11 +152,11 @@ func (s *Service) findGrant(ctx context.Context, delegatee, delegator, permissio
 	prefix := grantPrefix(delegatee)
 	var candidates []grantEntry
 	err := s.store.Scan(ctx, prefix, func(key, val []byte) error {
-		g, err := decodeGrantEntry(prefix, key, val)
+		g, ok, err := decodeGrantEntry(prefix, key, val, delegator)
 		if err != nil {
 			return err
 		}
-		if g.root == delegator && nowMS < g.expiresAt {
+		if ok && nowMS < g.expiresAt && slices.Contains(g.permissions, permission) {
 			candidates = append(candidates, g)
 		}
 		return nil
@@ -188,10 +214,8 @@ func (s *Service) ensureGrantIndex(ctx context.Context) error {
 		return err
 	}
 	type link struct {
-		parent               DelegationID
-		hasParent, live      bool
-		delegator, delegatee string
-		expiresAt            int64
+		d    *Delegation
+		live bool
 	}
 	links := map[DelegationID]link{}
 	err = s.store.Scan(ctx, []byte(prefixDelegations), func(key, val []byte) error {
@@ -203,8 +227,9 @@ func (s *Service) ensureGrantIndex(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w: stored delegation %s: %w", ErrDelegationMalformed, id, err)
 		}
-		links[id] = link{parent: d.parent, hasParent: d.hasParent, live: val[0] == stateActive,
-			delegator: d.delegator, delegatee: d.delegatee, expiresAt: d.expiresAt}
+		// Only what the index needs is kept: not the signed encoding.
+		d.enc = nil
+		links[id] = link{d: d, live: val[0] == stateActive}
 		return nil
 	})
 	if err != nil {
@@ -213,19 +238,19 @@ func (s *Service) ensureGrantIndex(ctx context.Context) error {
 	nowMS := s.nowMS()
 	var b kv.Batch
 	for id, l := range links {
-		if !l.live || nowMS >= l.expiresAt {
+		if !l.live || nowMS >= l.d.expiresAt {
 			continue
 		}
-		root := l
+		root := l.d
 		// A chain whose parent is missing or loops has no root; it can
 		// never verify, so it needs no entry.
-		for hops := 0; root.hasParent && hops < MaxChainLinks; hops++ {
-			root = links[root.parent]
+		for hops := 0; root != nil && root.hasParent && hops < MaxChainLinks; hops++ {
+			root = links[root.parent].d
 		}
-		if root.hasParent || root.delegator == "" {
+		if root == nil || root.hasParent {
 			continue
 		}
-		b.Set(grantKey(l.delegatee, id), grantValue(l.expiresAt, root.delegator))
+		b.Set(grantKey(l.d.delegatee, id), grantValue(l.d, root.delegator))
 		if b.Len() == grantIndexBatch {
 			if err := s.store.Apply(ctx, &b); err != nil {
 				return fmt.Errorf("grant index: %w", err)

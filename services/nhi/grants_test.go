@@ -2,6 +2,7 @@ package nhi
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -215,4 +216,26 @@ func TestFindGrantAfterClose(t *testing.T) {
 	}
 	_, err := e.s.FindGrant(context.Background(), "a", "b", "memory:read")
 	wantErr(t, "closed", err, ErrClosed)
+}
+
+// A damaged index entry is reported, not read as "no grant" and not
+// trusted: the chains it would name are verified from the links anyway.
+func TestFindGrantReportsACorruptIndexEntry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.register("owner", "alice")
+	e.register("approver", "alice")
+	e.delegate("owner", "approver", []string{"memory:read"}, nil)
+	var b kv.Batch
+	// The right root, then a permission whose length runs past the end.
+	b.Set(append(grantPrefix("approver"), "00000000000000000000000000000000"...), append(grantValue(&Delegation{expiresAt: 1 << 60}, "owner"), 9, 'x'))
+	if err := e.s.store.Apply(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.s.FindGrant(ctx, "approver", "owner", "memory:read")
+	wantErr(t, "corrupt entry", err, ErrDelegationMalformed)
+	// Entries of other roots are not even decoded past their root.
+	if _, err := e.s.FindGrant(ctx, "approver", "someone-else", "memory:read"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another root: %v", err)
+	}
 }
