@@ -146,12 +146,16 @@ WASM_MODULES := \
 # The engine's own test guests are committed, assembled from the .wat
 # beside them; this keeps them in step with their sources.
 ENGINE_GUESTS := $(patsubst %.wat,%.wasm,$(wildcard engine/testdata/ext/*.wat))
+HOST_GUESTS   := $(patsubst %.wat,%.wasm,$(wildcard hosts/testdata/*.wat))
 
 engine/testdata/ext/%.wasm: engine/testdata/ext/%.wat | wasm-tools
 	$(WAT2WASM) $< -o $@
 
-## wasm: build the SDK conformance guests, the example extensions and the engine's test guests
-wasm: $(WASM_MODULES) $(ENGINE_GUESTS)
+hosts/testdata/%.wasm: hosts/testdata/%.wat | wasm-tools
+	$(WAT2WASM) $< -o $@
+
+## wasm: build the SDK conformance guests, the example extensions and the engine's and host modules' test guests
+wasm: $(WASM_MODULES) $(ENGINE_GUESTS) $(HOST_GUESTS)
 
 ## wasm-tools: install the missing Wasm toolchains (Debian packages, as root) and the pinned AssemblyScript compiler
 wasm-tools: $(AS_STAMP)

@@ -54,6 +54,7 @@ const (
 	CapabilityState     = "state"
 	CapabilityTime      = "time"
 	CapabilityPrefilter = "prefilter"
+	CapabilityNHI       = "nhi"
 )
 
 // ErrManifest is returned for a missing or invalid manifest.
@@ -107,7 +108,7 @@ func (m *Manifest) normalize() error {
 	}
 	for _, c := range m.Capabilities {
 		switch c {
-		case CapabilityState, CapabilityTime, CapabilityPrefilter:
+		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI:
 		default:
 			if c == "" || len(c) > 64 {
 				return bad("capability %q", c)

@@ -21,14 +21,14 @@ import (
 // its own data directory and development PKI.
 type testNode struct {
 	*Node
-	t   *testing.T
+	t   testing.TB
 	dir string
 }
 
 // startNode opens and starts a node on dir (a fresh one when empty),
 // letting mutate adjust the configuration first. The node is shut down at
 // the end of the test.
-func startNode(t *testing.T, dir string, mutate func(*Config)) *testNode {
+func startNode(t testing.TB, dir string, mutate func(*Config)) *testNode {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -69,7 +69,7 @@ func (tn *testNode) tlsDir() string { return filepath.Join(tn.dir, "tls") }
 
 // clientTLS trusts the node's development CA and presents the named
 // client certificate from dir (none when name is empty).
-func clientTLS(t *testing.T, caDir, certDir, name string) *tls.Config {
+func clientTLS(t testing.TB, caDir, certDir, name string) *tls.Config {
 	t.Helper()
 	ca, err := os.ReadFile(filepath.Join(caDir, pki.CACert))
 	if err != nil {

@@ -6,18 +6,51 @@ import (
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 
 	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
+	memoryv1 "github.com/creto-systems/creto/api/creto/memory/v1"
+	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
 )
 
 // dataPlane lists the methods agents use: the meta-policies' Action::"data"
 // group. Every other method of a served service is administrative
 // (Action::"admin"), so a method added to an API is closed to agents until
 // it is listed here.
+//
+// NHI: lookups, keys, verification, signing as oneself and delegating
+// one's own authority are data; registering, changing and revoking agents,
+// issuing tokens, rotating keys and listing agents are admin. The NHI
+// adapter makes the per-caller checks (an agent signs and delegates only
+// as itself, revokes only its own grants and tokens). Memory is all data:
+// the service scopes every call to its caller.
 var dataPlane = map[string]bool{
 	authzv1.AuthorizationService_Check_FullMethodName:      true,
 	authzv1.AuthorizationService_CheckBatch_FullMethodName: true,
+
+	nhiv1.NhiService_ResolveToken_FullMethodName:          true,
+	nhiv1.NhiService_GetAgent_FullMethodName:              true,
+	nhiv1.NhiService_IsRegistered_FullMethodName:          true,
+	nhiv1.NhiService_IsRevoked_FullMethodName:             true,
+	nhiv1.NhiService_GetDelegationChain_FullMethodName:    true,
+	nhiv1.NhiService_VerifyDelegation_FullMethodName:      true,
+	nhiv1.NhiService_CreateDelegation_FullMethodName:      true,
+	nhiv1.NhiService_RevokeDelegation_FullMethodName:      true,
+	nhiv1.NhiService_GetPublicKeys_FullMethodName:         true,
+	nhiv1.NhiService_ListPublicKeyVersions_FullMethodName: true,
+	nhiv1.NhiService_Sign_FullMethodName:                  true,
+	nhiv1.NhiService_Verify_FullMethodName:                true,
+	nhiv1.NhiService_RevokeToken_FullMethodName:           true,
+
+	memoryv1.MemoryService_Store_FullMethodName:            true,
+	memoryv1.MemoryService_StoreBatch_FullMethodName:       true,
+	memoryv1.MemoryService_Query_FullMethodName:            true,
+	memoryv1.MemoryService_Get_FullMethodName:              true,
+	memoryv1.MemoryService_Delete_FullMethodName:           true,
+	memoryv1.MemoryService_GetReasoning_FullMethodName:     true,
+	memoryv1.MemoryService_OversightContext_FullMethodName: true,
 }
 
-func authzServiceDesc() grpc.ServiceDesc { return authzv1.AuthorizationService_ServiceDesc }
+func authzServiceDesc() grpc.ServiceDesc  { return authzv1.AuthorizationService_ServiceDesc }
+func nhiServiceDesc() grpc.ServiceDesc    { return nhiv1.NhiService_ServiceDesc }
+func memoryServiceDesc() grpc.ServiceDesc { return memoryv1.MemoryService_ServiceDesc }
 
 // methodClasses classifies every method of the served services, and the
 // reflection services' (which any authenticated caller may use).

@@ -109,7 +109,11 @@ func (n *Node) openServices(ctx context.Context) error {
 	}
 	n.closers = append(n.closers, n.nhi.Close)
 
-	if n.memory, err = memory.Open(ctx, n.store, cfg.Memory); err != nil {
+	mcfg := cfg.Memory
+	if mcfg.Authorizer == nil {
+		mcfg.Authorizer = memoryGrants{n.nhi}
+	}
+	if n.memory, err = memory.Open(ctx, n.store, mcfg); err != nil {
 		return err
 	}
 	n.closers = append(n.closers, n.memory.Close)
@@ -138,7 +142,7 @@ func (n *Node) openServices(ctx context.Context) error {
 		}),
 		engine.WithLogger(n.log),
 		engine.WithExtensionCacheDir(filepath.Join(dir, "wasm-cache")),
-		engine.WithHostModules(hosts.State{Store: n.state}, hosts.Clock{}),
+		engine.WithHostModules(hosts.State{Store: n.state}, hosts.Clock{}, hosts.NHI{Agents: n.nhi}),
 	)
 	n.closers = append(n.closers, n.engine.Close)
 	if cfg.Authz.Schema != "" {
@@ -190,7 +194,7 @@ var errStop = errors.New("stop")
 
 // services lists the gRPC services a node serves, for health and metrics.
 func (n *Node) services() []grpc.ServiceDesc {
-	return []grpc.ServiceDesc{authzServiceDesc()}
+	return []grpc.ServiceDesc{authzServiceDesc(), nhiServiceDesc(), memoryServiceDesc()}
 }
 
 func (n *Node) buildServers(ctx context.Context) error {
@@ -230,6 +234,8 @@ func (n *Node) buildServers(ctx context.Context) error {
 	}
 	n.grpc = grpc.NewServer(opts...)
 	authz.NewServer(n.authz, n.nhiAgentType(), n.resolveDelegation, n.log).Register(n.grpc)
+	nhi.NewServer(n.nhi, n.log).Register(n.grpc)
+	memory.NewServer(n.memory, n.log).Register(n.grpc)
 
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)

@@ -287,7 +287,13 @@ func TestMissingNodeKeyWithSealedStoreFailsToStart(t *testing.T) {
 
 func testGuest(t *testing.T, name, manifest string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "engine", "testdata", "ext", name+".wasm"))
+	return guestModule(t, filepath.Join("..", "engine", "testdata", "ext", name+".wasm"), manifest)
+}
+
+// guestModule reads a committed test guest and writes manifest into it.
+func guestModule(t *testing.T, path, manifest string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/creto-systems/creto/internal/caller"
 	"github.com/creto-systems/creto/internal/kv"
 )
 
@@ -52,6 +53,10 @@ var shared = []Rule{
 	{Err: context.DeadlineExceeded, Code: codes.DeadlineExceeded},
 	{Err: context.Canceled, Code: codes.Canceled},
 	{Err: kv.ErrClosed, Code: codes.Unavailable, Reason: "SHUTTING_DOWN"},
+	// Who a request may act as (caller.Acting), which every adapter asks.
+	{Err: caller.ErrNotAllowed, Code: codes.PermissionDenied, Reason: "NOT_SELF"},
+	{Err: caller.ErrNoAgent, Code: codes.InvalidArgument, Reason: "NO_AGENT"},
+	{Err: caller.ErrUnauthenticated, Code: codes.Unauthenticated},
 }
 
 // Status converts err into a gRPC status error. A nil err gives nil; an

@@ -126,6 +126,7 @@ func (s *Service) createDelegation(ctx context.Context, delegator, delegatee str
 	nowMS := s.nowMS()
 	d := &Delegation{depth: 1, createdAt: nowMS, delegator: delegator, delegatee: delegatee, permissions: perms}
 	maxExpiry := nowMS + s.cfg.MaxDelegationTTL.Milliseconds()
+	root := delegator
 	if parent != nil {
 		links, err := s.loadChain(ctx, *parent)
 		if err != nil {
@@ -149,6 +150,7 @@ func (s *Service) createDelegation(ctx context.Context, delegator, delegatee str
 			}
 		}
 		d.parent, d.hasParent, d.depth = p.id, true, p.depth+1
+		root = links[0].d.delegator
 		if expiry.IsZero() {
 			maxExpiry = min(maxExpiry, p.expiresAt)
 		} else if expiry.UnixMilli() > p.expiresAt {
@@ -194,6 +196,9 @@ func (s *Service) createDelegation(ctx context.Context, delegator, delegatee str
 	batch.Set(delegationKey(d.id), append([]byte{stateActive}, d.enc...))
 	if d.hasParent {
 		batch.Set(append(childPrefix(d.parent), d.id.String()...), nil)
+	}
+	if err := s.indexGrant(ctx, &batch, d, root, nowMS); err != nil {
+		return nil, err
 	}
 	if err := s.store.Apply(ctx, &batch); err != nil {
 		return nil, err
@@ -442,6 +447,7 @@ func (s *Service) RevokeDelegation(ctx context.Context, id DelegationID) error {
 			rec[0] = stateRevoked
 			b.Set(delegationKey(cur), rec)
 		}
+		unindexGrant(&b, cur, rec)
 		prefix := childPrefix(cur)
 		err = s.store.Scan(ctx, prefix, func(key, _ []byte) error {
 			child, err := ParseDelegationID(string(key[len(prefix):]))

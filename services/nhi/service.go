@@ -161,6 +161,9 @@ func (s *Service) start(ctx context.Context, sealer Sealer) error {
 	if err := s.loadAgents(ctx); err != nil {
 		return err
 	}
+	if err := s.ensureGrantIndex(ctx); err != nil {
+		return err
+	}
 	return s.loadRevokedTokens(ctx)
 }
 
