@@ -121,15 +121,16 @@ the configuration — in a scratch engine, and reports the first problem.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&grants, "grant", nil, "capabilities to grant (state, time, prefilter); repeat or comma-separate")
+	cmd.Flags().StringSliceVar(&grants, "grant", nil, "capabilities to grant (state, time, nhi, prefilter); repeat or comma-separate")
 	cmd.Flags().StringVar(&configFile, "config", "", "configuration file handed to creto_init")
 	return cmd
 }
 
 // scratchHosts are host modules for validation: real functions over
-// throwaway state.
+// throwaway state. The NHI module has no registry behind it, so a guest's
+// calls answer "unavailable" — enough to check its imports link.
 func scratchHosts() []engine.HostModule {
-	return []engine.HostModule{hosts.State{Store: hosts.NewMemoryState()}, hosts.Clock{}}
+	return []engine.HostModule{hosts.State{Store: hosts.NewMemoryState()}, hosts.Clock{}, hosts.NHI{}}
 }
 
 func newExtAnnotateCmd() *cobra.Command {
