@@ -187,3 +187,11 @@ func must(t testing.TB, err error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// setRaw writes a store value directly, bypassing the vault.
+func setRaw(t testing.TB, f *fixture, key, value []byte) {
+	t.Helper()
+	var b kv.Batch
+	b.Set(key, value)
+	must(t, f.store.Apply(context.Background(), &b))
+}
