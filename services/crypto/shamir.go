@@ -40,19 +40,51 @@ const MaxKeyShares = 255
 // KeyShareSize is the length of a share's value.
 const KeyShareSize = 32
 
-// KeyShare is one share of a split key. Value is secret: KeyShare never
-// prints it, and Destroy overwrites it.
+// KeyShare is one share of a split key. Its value is secret: KeyShare
+// never prints it, and Destroy overwrites it.
 type KeyShare struct {
 	// Index is the share's x coordinate, 1..n. No two shares of one split
 	// have the same index.
 	Index uint8
-	// Value is f(Index), the canonical little-endian encoding of a
-	// ristretto255 scalar.
-	Value [KeyShareSize]byte
+	value *shareBox
 }
 
-// Destroy overwrites the share's value.
-func (s *KeyShare) Destroy() { clear(s.Value[:]) }
+// shareBox puts the value two pointers away from the KeyShare. A KeyShare
+// in an unexported struct field cannot have its methods called by fmt,
+// and a bad verb (%s, %q) there prints what a pointer points to one level
+// deep — here, only the address of the array.
+type shareBox struct{ v *[KeyShareSize]byte }
+
+func newShareBox() *shareBox { return &shareBox{v: new([KeyShareSize]byte)} }
+
+// NewKeyShare makes a share from its index and value (copied), for shares
+// read back from wherever they were kept. The value must be KeyShareSize
+// bytes; whether it is a valid scalar is checked by CombineKey.
+func NewKeyShare(index uint8, value []byte) (KeyShare, error) {
+	if len(value) != KeyShareSize {
+		return KeyShare{}, opError("new key share", 0, detailError(ErrMalformed, "value is %d bytes, want %d", len(value), KeyShareSize))
+	}
+	b := newShareBox()
+	copy(b.v[:], value)
+	return KeyShare{Index: index, value: b}, nil
+}
+
+// Value returns the share's value, f(Index) as the canonical little-endian
+// encoding of a ristretto255 scalar. It is the share's own memory, not a
+// copy, valid until Destroy; nil for a destroyed or zero share.
+func (s KeyShare) Value() []byte {
+	if s.value == nil {
+		return nil
+	}
+	return s.value.v[:]
+}
+
+// Destroy overwrites the share's value, for every copy of the share.
+func (s *KeyShare) Destroy() {
+	if s.value != nil {
+		clear(s.value.v[:])
+	}
+}
 
 // String identifies the share by index only.
 func (s KeyShare) String() string { return fmt.Sprintf("crypto.KeyShare(%d)", s.Index) }
@@ -85,7 +117,8 @@ func SplitKey(alg Algorithm, threshold, n int, salt, info []byte) (*SymmetricKey
 	id := g.NewScalar()
 	for i := range shares {
 		sh := ss.ShareWithID(id.SetUint64(uint64(i + 1)))
-		if err := putScalar(shares[i].Value[:], sh.Value); err != nil {
+		shares[i].value = newShareBox()
+		if err := putScalar(shares[i].value.v[:], sh.Value); err != nil {
 			destroyShares(shares)
 			return nil, nil, opError(op, alg, err)
 		}
@@ -138,7 +171,7 @@ func CombineKey(alg Algorithm, threshold int, shares []KeyShare, salt, info []by
 		}
 		seen[sh.Index] = true
 		v := g.NewScalar()
-		if err := v.UnmarshalBinary(sh.Value[:]); err != nil {
+		if sh.value == nil || v.UnmarshalBinary(sh.value.v[:]) != nil {
 			return nil, opError(op, alg, detailError(ErrMalformed, "share %d (index %d) is not a canonical scalar", i, sh.Index))
 		}
 		parsed[i] = secretsharing.Share{ID: g.NewScalar().SetUint64(uint64(sh.Index)), Value: v}

@@ -37,7 +37,7 @@ func interpolateAtZero(shares []KeyShare) *big.Int {
 			den.Mul(den, new(big.Int).Sub(xj, xi))
 		}
 		den.Mod(den, scalarOrder)
-		term := new(big.Int).Mul(leToInt(si.Value[:]), num)
+		term := new(big.Int).Mul(leToInt(si.Value()), num)
 		term.Mul(term, new(big.Int).ModInverse(den, scalarOrder))
 		sum.Add(sum, term)
 	}
@@ -121,8 +121,8 @@ func TestCombineKnownAnswer(t *testing.T) {
 	const wantKey = "c27a16e0eb95cd9e9c94d0d427d281b59773d73d91a295fd0023f7643bdce068"
 	var all []KeyShare
 	for i := uint8(1); i <= 5; i++ {
-		s := KeyShare{Index: i}
-		copy(s.Value[:], unhex(t, values[i]))
+		s, err := NewKeyShare(i, unhex(t, values[i]))
+		mustNoErr(t, err)
 		all = append(all, s)
 	}
 	for _, sub := range subsets(all, 3) {
@@ -143,17 +143,16 @@ func TestCombineKnownAnswer(t *testing.T) {
 func TestCombineRejects(t *testing.T) {
 	_, shares, err := SplitKey(AES256GCM, 3, 5, nil, nil)
 	mustNoErr(t, err)
-	nonCanonical := shares[1]
-	for i := range nonCanonical.Value {
-		nonCanonical.Value[i] = 0xff
-	}
+	nonCanonical, err := NewKeyShare(shares[1].Index, bytes.Repeat([]byte{0xff}, KeyShareSize))
+	mustNoErr(t, err)
 	zero := shares[1]
 	zero.Index = 0
 	cases := map[string][]KeyShare{
 		"too few":       shares[:2],
 		"too many":      shares[:4],
 		"duplicate":     {shares[0], shares[1], shares[0]},
-		"same index":    {shares[0], shares[1], {Index: shares[0].Index, Value: shares[2].Value}},
+		"same index":    {shares[0], shares[1], {Index: shares[0].Index, value: shares[2].value}},
+		"no value":      {shares[0], shares[1], {Index: 3}},
 		"zero index":    {shares[0], zero, shares[2]},
 		"non-canonical": {shares[0], nonCanonical, shares[2]},
 		"none":          nil,
@@ -200,8 +199,10 @@ func TestCombineWrongShareGivesAnotherKey(t *testing.T) {
 	mustNoErr(t, err)
 	_, other, err := SplitKey(AES256GCM, 2, 3, nil, []byte("v1"))
 	mustNoErr(t, err)
-	altered := shares[1]
-	altered.Value[0] ^= 1
+	alteredValue := bytes.Clone(shares[1].Value())
+	alteredValue[0] ^= 1
+	altered, err := NewKeyShare(shares[1].Index, alteredValue)
+	mustNoErr(t, err)
 	for name, in := range map[string][]KeyShare{
 		"share of another split": {shares[0], other[1]},
 		"altered share":          {shares[0], altered},
@@ -223,19 +224,23 @@ func TestKeyShareNeverPrintsValue(t *testing.T) {
 	_, shares, err := SplitKey(AES256GCM, 1, 1, nil, nil)
 	mustNoErr(t, err)
 	s := shares[0]
-	v := hex.EncodeToString(s.Value[:])
+	v := hex.EncodeToString(s.Value())
+	type hidden struct{ s KeyShare } // fmt cannot call methods of unexported fields
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-		for _, arg := range []any{s, &s, []KeyShare{s}, struct{ S KeyShare }{s}} {
+		for _, arg := range []any{s, &s, []KeyShare{s}, struct{ S KeyShare }{s}, hidden{s}, &hidden{s}} {
 			out := fmt.Sprintf(verb, arg)
-			if strings.Contains(strings.ToLower(out), v[:8]) || strings.Contains(out, fmt.Sprint(s.Value[0], " ", s.Value[1])) {
+			if strings.Contains(strings.ToLower(out), v[:8]) || strings.Contains(out, fmt.Sprint(s.Value()[0], " ", s.Value()[1])) {
 				t.Fatalf("%s of %T prints the value: %s", verb, arg, out)
 			}
 		}
 	}
+	cp := s
 	s.Destroy()
-	if s.Value != [KeyShareSize]byte{} {
+	if !bytes.Equal(cp.Value(), make([]byte, KeyShareSize)) {
 		t.Fatal("Destroy left the value")
 	}
+	_, err = NewKeyShare(1, make([]byte, 31))
+	wantErr(t, err, ErrMalformed)
 }
 
 // FuzzCombineKey: shares typed in by operators are untrusted. Whatever the
@@ -246,7 +251,7 @@ func FuzzCombineKey(f *testing.F) {
 	mustNoErr(f, err)
 	var enc []byte
 	for _, s := range shares[:2] {
-		enc = append(append(enc, s.Index), s.Value[:]...)
+		enc = append(append(enc, s.Index), s.Value()...)
 	}
 	f.Add(uint8(2), enc)
 	f.Add(uint8(2), append(enc[:33:33], enc[:33]...))
@@ -254,8 +259,8 @@ func FuzzCombineKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, threshold uint8, b []byte) {
 		var in []KeyShare
 		for ; len(b) >= 1+KeyShareSize; b = b[1+KeyShareSize:] {
-			s := KeyShare{Index: b[0]}
-			copy(s.Value[:], b[1:])
+			s, err := NewKeyShare(b[0], b[1:1+KeyShareSize])
+			mustNoErr(t, err)
 			in = append(in, s)
 		}
 		if _, err := CombineKey(AES256GCM, int(threshold), in, nil, nil); err != nil {

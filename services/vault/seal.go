@@ -466,7 +466,7 @@ func (s *Service) sealLocked() {
 // quantum adversary.
 func (s *Service) shareDigest(initID [initIDSize]byte, sh crypto.KeyShare) [digestSize]byte {
 	msg := make([]byte, 0, len(shareDigestTag)+initIDSize+1+crypto.KeyShareSize)
-	msg = append(append(append(append(msg, shareDigestTag...), initID[:]...), sh.Index), sh.Value[:]...)
+	msg = append(append(append(append(msg, shareDigestTag...), initID[:]...), sh.Index), sh.Value()...)
 	defer clear(msg)
 	sum, _ := s.p.Hash(crypto.SHA256, msg) // SHA-256 is always supported
 	return [digestSize]byte(sum)
@@ -491,7 +491,7 @@ var shareEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 func encodeShare(initID [initIDSize]byte, threshold uint8, sh crypto.KeyShare) string {
 	b := make([]byte, 0, shareLen)
 	b = append(append(b, shareFormat), initID[:]...)
-	b = append(append(append(b, threshold), sh.Index), sh.Value[:]...)
+	b = append(append(append(b, threshold), sh.Index), sh.Value()...)
 	sum, _ := crypto.New().Hash(crypto.SHA256, b)
 	b = append(b, sum[:4]...)
 	defer clear(b)
@@ -519,10 +519,12 @@ func (s *Service) decodeShare(text string) (initID [initIDSize]byte, threshold u
 	}
 	copy(initID[:], b[1:])
 	threshold = b[1+initIDSize]
-	sh.Index = b[2+initIDSize]
-	copy(sh.Value[:], b[3+initIDSize:shareBodyLen])
-	if sh.Index == 0 {
-		sh.Destroy()
+	index := b[2+initIDSize]
+	if index == 0 {
+		return initID, 0, sh, ErrShareMalformed
+	}
+	sh, err = crypto.NewKeyShare(index, b[3+initIDSize:shareBodyLen])
+	if err != nil {
 		return initID, 0, sh, ErrShareMalformed
 	}
 	return initID, threshold, sh, nil

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -71,6 +72,15 @@ func TestShamirInitAndUnseal(t *testing.T) {
 	must(t, err)
 	if !st.Sealed || st.Progress != 1 {
 		t.Fatalf("after one share: %+v", st)
+	}
+	// The share held in memory never prints, whatever prints the service.
+	_, _, held, err := f.svc.decodeShare(shares[0])
+	must(t, err)
+	for _, verb := range []string{"%v", "%+v", "%s", "%x", "%d"} {
+		out := fmt.Sprintf(verb, f.svc)
+		if strings.Contains(out, fmt.Sprintf("%x", held.Value())) || strings.Contains(out, strings.Trim(fmt.Sprint(held.Value()), "[]")) {
+			t.Fatalf("%s of the service prints an unseal share", verb)
+		}
 	}
 
 	other := newSealedFixture(t, Config{})
@@ -151,7 +161,7 @@ func TestShamirInitAndUnseal(t *testing.T) {
 func alterShare(t *testing.T, s *Service, text string) string {
 	initID, threshold, sh, err := s.decodeShare(text)
 	must(t, err)
-	sh.Value[5] ^= 0x10
+	sh.Value()[5] ^= 0x10
 	return encodeShare(initID, threshold, sh)
 }
 

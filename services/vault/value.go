@@ -23,8 +23,11 @@ type SecretValue struct {
 }
 
 // valueBox is shared by copies of a SecretValue, so Destroy through any
-// copy reaches them all.
-type valueBox struct{ b []byte }
+// copy reaches them all. The bytes sit behind a second pointer because of
+// one fmt path: a SecretValue in an unexported struct field cannot have its
+// methods called, and a bad verb (%s, %q) there prints the box one level
+// deep — which then shows only this pointer's address.
+type valueBox struct{ b *[]byte }
 
 // NewSecretValue copies b into a new SecretValue. The caller still owns b
 // and should clear it when done.
@@ -34,16 +37,16 @@ func NewSecretValue(b []byte) SecretValue {
 
 // wrapValue takes ownership of b without copying it, for plaintexts the
 // vault decrypts (the one copy there is).
-func wrapValue(b []byte) SecretValue { return SecretValue{box: &valueBox{b: b}} }
+func wrapValue(b []byte) SecretValue { return SecretValue{box: &valueBox{b: &b}} }
 
 // Expose returns the secret bytes themselves, not a copy: they are valid
 // until Destroy, which overwrites them. Do not keep them past that, and do
 // not modify them. A destroyed or zero value exposes nil.
 func (v SecretValue) Expose() []byte {
-	if v.box == nil {
+	if v.box == nil || v.box.b == nil {
 		return nil
 	}
-	return v.box.b
+	return *v.box.b
 }
 
 // Len returns the length of the value; 0 once destroyed.
@@ -52,10 +55,10 @@ func (v SecretValue) Len() int { return len(v.Expose()) }
 // Destroy overwrites the bytes and drops them, for this value and every
 // copy of it. Destroying twice is harmless.
 func (v SecretValue) Destroy() {
-	if v.box == nil {
+	if v.box == nil || v.box.b == nil {
 		return
 	}
-	clear(v.box.b)
+	clear(*v.box.b)
 	v.box.b = nil
 }
 
