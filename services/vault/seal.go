@@ -499,16 +499,24 @@ func encodeShare(initID [initIDSize]byte, threshold uint8, sh crypto.KeyShare) s
 }
 
 func (s *Service) decodeShare(text string) (initID [initIDSize]byte, threshold uint8, sh crypto.KeyShare, err error) {
-	clean := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' || r == '\n' || r == '\t' || r == '\r' {
-			return -1
+	// Only the base32 alphabet, in either case, and separators: a
+	// look-alike character from elsewhere in Unicode is a typo.
+	clean := make([]byte, 0, len(text))
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c == ' ' || c == '-' || c == '\n' || c == '\t' || c == '\r':
+		case c >= 'a' && c <= 'z':
+			clean = append(clean, c-'a'+'A')
+		case (c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7'):
+			clean = append(clean, c)
+		default:
+			return initID, 0, sh, ErrShareMalformed
 		}
-		return r
-	}, strings.ToUpper(text))
+	}
 	if len(clean) != shareEncoding.EncodedLen(shareLen) {
 		return initID, 0, sh, ErrShareMalformed
 	}
-	b, derr := shareEncoding.DecodeString(clean)
+	b, derr := shareEncoding.DecodeString(string(clean))
 	defer clear(b)
 	if derr != nil || len(b) != shareLen || b[0] != shareFormat {
 		return initID, 0, sh, ErrShareMalformed
