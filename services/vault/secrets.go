@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
@@ -640,7 +639,6 @@ func (s *Service) ListSecrets(ctx context.Context, caller string, req ListSecret
 			break
 		}
 		if err != nil {
-			slog.Error("vault: list failed", "component", "vault", "err", err)
 			return nil, opError(op, quote(req.Path), s.refused(ctx, ev, err))
 		}
 	}

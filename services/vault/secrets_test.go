@@ -548,4 +548,11 @@ func TestListSecrets(t *testing.T) {
 	if got := names(list("b", ListSecretsRequest{Path: "agents/a", Recursive: true})); got != "" {
 		t.Fatalf("b sees %s", got)
 	}
+	// Listings are recorded on the path, for its namespace's owner.
+	evs := f.events("a", SecretRef{Path: "agents/a"})
+	if len(evs) != 4 || evs[3].Agent != "b" || evs[3].Operation != OpList {
+		t.Fatalf("path events %+v", evs)
+	}
+	_, err := f.svc.GetAccessLog(bg, "b", GetAccessLogRequest{Ref: SecretRef{Path: "agents/a"}})
+	wantErr(t, err, ErrAccessDenied)
 }
