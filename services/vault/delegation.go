@@ -133,6 +133,7 @@ type DelegatedSecret struct {
 
 type delegationID [16]byte
 
+// String returns the id as 32 hex digits.
 func (id delegationID) String() string { return hex.EncodeToString(id[:]) }
 
 func parseDelegationID(s string) (delegationID, error) {

@@ -97,6 +97,7 @@ type AccessDeniedError struct {
 	Cause error
 }
 
+// Error says who was refused what, and why.
 func (e *AccessDeniedError) Error() string {
 	msg := fmt.Sprintf("access denied: agent %s may not %s %s", quote(e.Agent), e.Access, e.Ref)
 	if e.Reason != "" {
@@ -124,6 +125,7 @@ type CASMismatchError struct {
 	Current uint32
 }
 
+// Error names both versions.
 func (e *CASMismatchError) Error() string {
 	return fmt.Sprintf("%s: check-and-set expected version %d, current is %d", e.Ref, e.Expected, e.Current)
 }
@@ -156,6 +158,7 @@ var (
 	ErrShareWrong = errors.New("share does not match")
 )
 
+// Error names the share by position, never by content.
 func (e *ShareError) Error() string {
 	return fmt.Sprintf("unseal share %d: %v", e.Position, e.Reason)
 }

@@ -205,11 +205,17 @@ type corruptError struct {
 	cause error
 }
 
+// Error names the record by its store key.
 func (e *corruptError) Error() string {
 	return fmt.Sprintf("corrupt record %s", quote(printableKey(e.key)))
 }
 
+// Is makes the error match ErrCorrupt.
 func (e *corruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// Unwrap returns why the record did not open: an authentication failure,
+// or the decoder's complaint.
+func (e *corruptError) Unwrap() error { return e.cause }
 
 // printableKey shows a store key with its separators and binary suffixes
 // made visible.
