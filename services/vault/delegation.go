@@ -453,7 +453,8 @@ func (s *Service) GetDelegatedSecrets(ctx context.Context, requester string, req
 	}
 	defer s.life.RUnlock()
 	f := &fetch{s: s, requester: requester, req: req, now: s.clock.now()}
-	f.expires = f.now.Add(ttl).UnixNano()
+	f.ttlEnd = f.now.Add(ttl).UnixNano()
+	f.expires = f.ttlEnd
 	var resp *DelegatedSecretsResponse
 	if req.DelegationID == "" && f.direct(ctx) {
 		resp, err = f.fetchDirect(ctx)
@@ -472,7 +473,8 @@ type fetch struct {
 	requester string
 	req       GetDelegatedSecretsRequest
 	now       time.Time
-	expires   int64 // unix ns: now + TTL, cut to the delegation and versions
+	ttlEnd    int64 // unix ns: now + TTL
+	expires   int64 // ttlEnd cut to this attempt's delegation and versions
 	metas     []*metaRecord
 }
 
@@ -631,9 +633,7 @@ func (f *fetch) use(ctx context.Context, d *delegation, seen *delegationRecord) 
 		}
 		f.metas[i] = m
 	}
-	if seen.expires < f.expires {
-		f.expires = seen.expires
-	}
+	f.expires = min(f.ttlEnd, seen.expires)
 	// Values are read before the use is taken, so a secret that cannot be
 	// read costs no use.
 	secrets, err := f.read(ctx, seen.restrictions)
