@@ -379,3 +379,40 @@ func TestDelegationRetention(t *testing.T) {
 	_, err = f.svc.GetDelegation(bg, "a", d.ID)
 	wantErr(t, err, ErrDelegationNotFound)
 }
+
+// A fetch that loses its first delegation to a racer and retries on
+// another gets the second delegation's expiry, not the first's.
+func TestRetryTakesTheNextDelegationsExpiry(t *testing.T) {
+	f, x, _ := delegationFixture(t, Config{})
+	soon := f.delegate(CreateDelegationRequest{Delegatee: "b", Secrets: []SecretRef{x}, TTL: 10 * time.Minute, Restrictions: DelegationRestrictions{SingleUse: true}})
+	later := f.delegate(CreateDelegationRequest{Delegatee: "b", Secrets: []SecretRef{x}, TTL: 2 * time.Hour})
+	req := GetDelegatedSecretsRequest{SandboxID: "sb", Refs: []SecretRef{x}}
+	fe := &fetch{s: f.svc, requester: "b", req: req, now: f.clock.now()}
+	fe.ttlEnd = fe.now.Add(time.Hour).UnixNano()
+	fe.expires = fe.ttlEnd
+	f.svc.life.RLock()
+	defer f.svc.life.RUnlock()
+	d, err := fe.choose(delegationID{})
+	must(t, err)
+	seen := d.snapshot()
+	if seen.id.String() != soon.ID {
+		t.Fatal("the delegation expiring first was not chosen")
+	}
+	// A racer spends the single use between choose and use.
+	spent := *seen
+	spent.uses = 1
+	d.mu.Lock()
+	d.rec = &spent
+	d.mu.Unlock()
+	if _, retry, err := fe.use(bg, d, seen); !retry || err != nil {
+		t.Fatalf("retry %v, %v", retry, err)
+	}
+	d, err = fe.choose(delegationID{})
+	must(t, err)
+	resp, retry, err := fe.use(bg, d, d.snapshot())
+	must(t, err)
+	defer resp.Destroy()
+	if retry || resp.DelegationID != later.ID || !resp.ExpiresAt.Equal(unixTime(fe.ttlEnd)) {
+		t.Fatalf("delegation %s, expires %v, want %v", resp.DelegationID, resp.ExpiresAt, unixTime(fe.ttlEnd))
+	}
+}
