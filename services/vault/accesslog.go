@@ -31,10 +31,13 @@ const (
 	OpRevokeDelegation
 	OpDelegatedGet
 	OpReadAccessLog
+	// OpMAC is a use of a secret as a MAC key (MAC): the value never
+	// leaves the vault.
+	OpMAC
 )
 
 var opNames = [...]string{"", "get", "create", "update", "delete", "destroy", "undelete", "metadata", "list",
-	"rotate", "rotation_schedule", "create_delegation", "revoke_delegation", "delegated_get", "read_access_log"}
+	"rotate", "rotation_schedule", "create_delegation", "revoke_delegation", "delegated_get", "read_access_log", "mac"}
 
 // String returns the operation's snake_case name.
 func (o Operation) String() string {
@@ -44,7 +47,7 @@ func (o Operation) String() string {
 	return fmt.Sprintf("operation(%d)", uint8(o))
 }
 
-func (o Operation) valid() bool { return o >= OpGet && o <= OpReadAccessLog }
+func (o Operation) valid() bool { return o >= OpGet && o <= OpMAC }
 
 // Outcome is how an access ended.
 type Outcome uint8

@@ -117,7 +117,7 @@ func (s *Service) GetSecret(ctx context.Context, caller string, req GetSecretReq
 		return nil, opError(op, req.Ref.String(), err)
 	}
 	defer s.life.RUnlock()
-	sec, ev, err := s.getOne(ctx, caller, req.Ref, req.Version)
+	sec, ev, err := s.getOne(ctx, caller, OpGet, req.Ref, req.Version)
 	if err != nil {
 		return nil, opError(op, req.Ref.String(), s.refused(ctx, ev, err))
 	}
@@ -128,9 +128,10 @@ func (s *Service) GetSecret(ctx context.Context, caller string, req GetSecretReq
 	return sec, nil
 }
 
-// getOne reads one secret for caller and returns the event to record.
-func (s *Service) getOne(ctx context.Context, caller string, ref SecretRef, version uint32) (*Secret, AccessEvent, error) {
-	ev := s.event(caller, OpGet, ref)
+// getOne reads one secret for caller and returns the event to record,
+// of operation op.
+func (s *Service) getOne(ctx context.Context, caller string, op Operation, ref SecretRef, version uint32) (*Secret, AccessEvent, error) {
+	ev := s.event(caller, op, ref)
 	ev.Version = version
 	m, err := s.readAuthorized(ctx, caller, ref, AccessRead)
 	if err != nil {
@@ -160,7 +161,7 @@ func (s *Service) GetSecrets(ctx context.Context, caller string, req GetSecretsR
 	resp := &GetSecretsResponse{Secrets: make([]Secret, 0, len(req.Refs))}
 	evs := make([]AccessEvent, 0, len(req.Refs))
 	for _, ref := range req.Refs {
-		sec, ev, err := s.getOne(ctx, caller, ref, 0)
+		sec, ev, err := s.getOne(ctx, caller, OpGet, ref, 0)
 		if err != nil {
 			resp.Destroy()
 			return nil, opError(op, ref.String(), s.refused(ctx, ev, err))
