@@ -55,6 +55,10 @@ const (
 	CapabilityTime      = "time"
 	CapabilityPrefilter = "prefilter"
 	CapabilityNHI       = "nhi"
+	// CapabilityVault uses secrets by handle (MACs), never seeing them.
+	CapabilityVault = "vault"
+	// CapabilityVaultReveal reads secrets' plaintext: a separate grant.
+	CapabilityVaultReveal = "vault-reveal"
 )
 
 // ErrManifest is returned for a missing or invalid manifest.
@@ -108,7 +112,7 @@ func (m *Manifest) normalize() error {
 	}
 	for _, c := range m.Capabilities {
 		switch c {
-		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI:
+		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI, CapabilityVault, CapabilityVaultReveal:
 		default:
 			if c == "" || len(c) > 64 {
 				return bad("capability %q", c)
