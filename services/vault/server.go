@@ -84,7 +84,9 @@ var dataRules = []rpcerr.Rule{
 
 var dataTable = rpcerr.Table{Domain: vaultv1.VaultService_ServiceDesc.ServiceName, Rules: dataRules}
 
-func (s *Server) status(ctx context.Context, err error) error { return dataTable.Status(ctx, s.log, err) }
+func (s *Server) status(ctx context.Context, err error) error {
+	return dataTable.Status(ctx, s.log, err)
+}
 
 // acting returns the agent the vault should see as the caller of a
 // request naming agent (caller.Acting), refusing agent tokens for an
