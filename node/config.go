@@ -14,6 +14,7 @@ import (
 
 	"github.com/creto-systems/creto/services/memory"
 	"github.com/creto-systems/creto/services/nhi"
+	"github.com/creto-systems/creto/services/vault"
 )
 
 // Config is a node's whole configuration: one TOML file with the seed's
@@ -25,6 +26,7 @@ type Config struct {
 	Authz  AuthzConfig   `toml:"authz"`
 	NHI    nhi.Config    `toml:"nhi"`
 	Memory memory.Config `toml:"memory"`
+	Vault  VaultConfig   `toml:"vault"`
 }
 
 // ServerConfig is the [server] section: where the node keeps its state and
@@ -110,6 +112,7 @@ func (c Config) withDefaults() (Config, error) {
 	setDefault(&a.CacheTTLSeconds, 60)
 	setDefault(&a.CacheMaxEntries, 10000)
 	setDefault(&a.ExtensionsEnabled, ptr(true))
+	setDefault(&c.Vault.Unseal, UnsealAuto)
 	switch {
 	case (s.TLSCert == "") != (s.TLSKey == ""):
 		return c, errors.New("config: server.tls_cert and server.tls_key go together")
@@ -117,6 +120,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("config: server.max_recv_msg_bytes %d is under 4 KiB", s.MaxRecvMsgBytes)
 	case a.CacheTTLSeconds < 0 || a.CacheMaxEntries < 0:
 		return c, errors.New("config: authz cache settings must not be negative")
+	case c.Vault.Unseal != "" && c.Vault.Unseal != UnsealAuto && c.Vault.Unseal != UnsealShamir:
+		return c, fmt.Errorf("config: vault.unseal %q: want %s or %s", c.Vault.Unseal, UnsealAuto, UnsealShamir)
 	case c.Log.Format != "text" && c.Log.Format != "json":
 		return c, fmt.Errorf("config: log.format %q: want text or json", c.Log.Format)
 	}
@@ -204,11 +209,18 @@ func applyEnv(c *Config, environ []string) error {
 }
 
 // walkFields calls fn with the environment name of every settable leaf
-// field (skipping fields tagged toml:"-").
+// field (skipping fields tagged toml:"-"). An embedded struct without a
+// tag is flattened into its parent's section, as TOML decodes it.
 func walkFields(v reflect.Value, prefix string, fn func(name string, f reflect.Value) error) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		if t.Field(i).Anonymous && tag == "" && v.Field(i).Kind() == reflect.Struct {
+			if err := walkFields(v.Field(i), prefix, fn); err != nil {
+				return err
+			}
+			continue
+		}
 		if tag == "" || tag == "-" || !t.Field(i).IsExported() {
 			continue
 		}
@@ -280,6 +292,7 @@ func (c Config) Effective() ([]byte, error) {
 	}
 	full.NHI = nhiDefaults(full.NHI)
 	full.Memory = memoryDefaults(full.Memory)
+	fillZero(reflect.ValueOf(&full.Vault.Config).Elem(), reflect.ValueOf(vault.DefaultConfig()))
 	var b bytes.Buffer
 	enc := toml.NewEncoder(&b)
 	if err := enc.Encode(full); err != nil {

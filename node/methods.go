@@ -8,6 +8,7 @@ import (
 	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	memoryv1 "github.com/creto-systems/creto/api/creto/memory/v1"
 	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
+	vaultv1 "github.com/creto-systems/creto/api/creto/vault/v1"
 )
 
 // dataPlane lists the methods agents use: the meta-policies' Action::"data"
@@ -20,7 +21,10 @@ import (
 // issuing tokens, rotating keys and listing agents are admin. The NHI
 // adapter makes the per-caller checks (an agent signs and delegates only
 // as itself, revokes only its own grants and tokens). Memory is all data:
-// the service scopes every call to its caller.
+// the service scopes every call to its caller. The vault's VaultService is
+// all data too — the vault checks ownership, NHI grants ("vault:read" …)
+// and delegations on every call, GetAccessLog included (audit access) —
+// while its VaultAdminService, the seal, is all admin.
 var dataPlane = map[string]bool{
 	authzv1.AuthorizationService_Check_FullMethodName:      true,
 	authzv1.AuthorizationService_CheckBatch_FullMethodName: true,
@@ -46,11 +50,32 @@ var dataPlane = map[string]bool{
 	memoryv1.MemoryService_Delete_FullMethodName:           true,
 	memoryv1.MemoryService_GetReasoning_FullMethodName:     true,
 	memoryv1.MemoryService_OversightContext_FullMethodName: true,
+
+	vaultv1.VaultService_GetSecret_FullMethodName:           true,
+	vaultv1.VaultService_GetSecrets_FullMethodName:          true,
+	vaultv1.VaultService_CreateSecret_FullMethodName:        true,
+	vaultv1.VaultService_UpdateSecret_FullMethodName:        true,
+	vaultv1.VaultService_DeleteSecret_FullMethodName:        true,
+	vaultv1.VaultService_UndeleteSecret_FullMethodName:      true,
+	vaultv1.VaultService_GetSecretMetadata_FullMethodName:   true,
+	vaultv1.VaultService_ListSecrets_FullMethodName:         true,
+	vaultv1.VaultService_GetDelegatedSecrets_FullMethodName: true,
+	vaultv1.VaultService_CreateDelegation_FullMethodName:    true,
+	vaultv1.VaultService_RevokeDelegation_FullMethodName:    true,
+	vaultv1.VaultService_GetDelegation_FullMethodName:       true,
+	vaultv1.VaultService_RotateSecret_FullMethodName:        true,
+	vaultv1.VaultService_GetRotationSchedule_FullMethodName: true,
+	vaultv1.VaultService_ComputeMac_FullMethodName:          true,
+	vaultv1.VaultService_GetAccessLog_FullMethodName:        true,
 }
 
 func authzServiceDesc() grpc.ServiceDesc  { return authzv1.AuthorizationService_ServiceDesc }
 func nhiServiceDesc() grpc.ServiceDesc    { return nhiv1.NhiService_ServiceDesc }
 func memoryServiceDesc() grpc.ServiceDesc { return memoryv1.MemoryService_ServiceDesc }
+func vaultServiceDesc() grpc.ServiceDesc  { return vaultv1.VaultService_ServiceDesc }
+func vaultAdminServiceDesc() grpc.ServiceDesc {
+	return vaultv1.VaultAdminService_ServiceDesc
+}
 
 // methodClasses classifies every method of the served services, and the
 // reflection services' (which any authenticated caller may use).

@@ -36,6 +36,7 @@ import (
 	"github.com/creto-systems/creto/services/authz"
 	"github.com/creto-systems/creto/services/memory"
 	"github.com/creto-systems/creto/services/nhi"
+	"github.com/creto-systems/creto/services/vault"
 )
 
 // Node is a running Creto node.
@@ -46,6 +47,7 @@ type Node struct {
 	store  kv.Store
 	nhi    *nhi.Service
 	memory *memory.Service
+	vault  *vault.Service
 	state  *hosts.DurableState
 	engine *engine.Engine
 	authz  *authz.Service
@@ -118,6 +120,10 @@ func (n *Node) openServices(ctx context.Context) error {
 	}
 	n.closers = append(n.closers, n.memory.Close)
 
+	if err := n.openVault(ctx); err != nil {
+		return err
+	}
+
 	if n.state, err = hosts.OpenDurableState(ctx, n.store, time.Second); err != nil {
 		return err
 	}
@@ -142,7 +148,8 @@ func (n *Node) openServices(ctx context.Context) error {
 		}),
 		engine.WithLogger(n.log),
 		engine.WithExtensionCacheDir(filepath.Join(dir, "wasm-cache")),
-		engine.WithHostModules(hosts.State{Store: n.state}, hosts.Clock{}, hosts.NHI{Agents: n.nhi}),
+		engine.WithHostModules(hosts.State{Store: n.state}, hosts.Clock{}, hosts.NHI{Agents: n.nhi},
+			hosts.Vault{Secrets: n.vault}, hosts.VaultReveal{Secrets: n.vault}),
 	)
 	n.closers = append(n.closers, n.engine.Close)
 	if cfg.Authz.Schema != "" {
@@ -194,7 +201,7 @@ var errStop = errors.New("stop")
 
 // services lists the gRPC services a node serves, for health and metrics.
 func (n *Node) services() []grpc.ServiceDesc {
-	return []grpc.ServiceDesc{authzServiceDesc(), nhiServiceDesc(), memoryServiceDesc()}
+	return []grpc.ServiceDesc{authzServiceDesc(), nhiServiceDesc(), memoryServiceDesc(), vaultServiceDesc(), vaultAdminServiceDesc()}
 }
 
 func (n *Node) buildServers(ctx context.Context) error {
@@ -236,11 +243,16 @@ func (n *Node) buildServers(ctx context.Context) error {
 	authz.NewServer(n.authz, n.nhiAgentType(), n.resolveDelegation, n.log).Register(n.grpc)
 	nhi.NewServer(n.nhi, n.log).Register(n.grpc)
 	memory.NewServer(n.memory, n.log).Register(n.grpc)
+	vault.NewServer(n.vault, n.log).Register(n.grpc)
+	vault.NewAdminServer(n.vault, vault.AdminOptions{Log: n.log, Backend: n.vaultBackend, Changed: n.reportVault}).Register(n.grpc)
 
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	for _, name := range names {
 		n.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	if st, err := n.vault.Status(ctx); err == nil {
+		n.reportVault(st)
 	}
 	reflection.Register(n.grpc)
 
