@@ -30,6 +30,13 @@ type testNode struct {
 // the end of the test.
 func startNode(t testing.TB, dir string, mutate func(*Config)) *testNode {
 	t.Helper()
+	return startNodeLogging(t, dir, mutate, nil)
+}
+
+// startNodeLogging is startNode with the node logging to log (nil: the
+// default, discarded unless -v).
+func startNodeLogging(t testing.TB, dir string, mutate func(*Config), log *slog.Logger) *testNode {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -37,9 +44,11 @@ func startNode(t testing.TB, dir string, mutate func(*Config)) *testNode {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if testing.Verbose() {
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
 	}
 	n, err := Open(context.Background(), cfg, log)
 	if err != nil {
