@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -117,6 +118,12 @@ func newExtListCmd() *cobra.Command {
 // callAuthz runs one call against the node and prints the response as
 // JSON. A refused call is bad input (exit 2) with the node's message.
 func callAuthz(cmd *cobra.Command, conn *connFlags, call func(authzv1.AuthorizationServiceClient) (proto.Message, error)) error {
+	return callNode(cmd, conn, authzv1.NewAuthorizationServiceClient, call)
+}
+
+// callNode runs one call of a service's client against the node and
+// prints the response as JSON.
+func callNode[C any](cmd *cobra.Command, conn *connFlags, client func(grpc.ClientConnInterface) C, call func(C) (proto.Message, error)) error {
 	cc, err := conn.dial()
 	if err != nil {
 		return err
@@ -125,7 +132,7 @@ func callAuthz(cmd *cobra.Command, conn *connFlags, call func(authzv1.Authorizat
 	ctx, cancel := conn.context(cmd.Context())
 	defer cancel()
 	cmd.SetContext(ctx)
-	resp, err := call(authzv1.NewAuthorizationServiceClient(cc))
+	resp, err := call(client(cc))
 	if err != nil {
 		return err
 	}
