@@ -50,17 +50,22 @@ func openVault(t *testing.T) *vault.Service {
 func vaultGuest(t *testing.T, file, manifest string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", file))
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		b, err = withManifest(b, manifest)
 	}
-	m, err := abi.ParseManifest([]byte(manifest))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if b, err = abi.WriteManifest(b, m); err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// withManifest writes a manifest into a module.
+func withManifest(module []byte, manifest string) ([]byte, error) {
+	m, err := abi.ParseManifest([]byte(manifest))
+	if err != nil {
+		return nil, err
+	}
+	return abi.WriteManifest(module, m)
 }
 
 // vaultEngine permits everything and provides both vault modules over v.

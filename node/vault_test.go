@@ -34,7 +34,7 @@ func sandbox(id string) *vaultv1.SandboxId { return &vaultv1.SandboxId{Id: id} }
 var generic = &vaultv1.SecretMetadata{Type: vaultv1.SecretType_SECRET_TYPE_GENERIC}
 
 // createSecret creates a secret through the given connection.
-func createSecret(t *testing.T, conn grpc.ClientConnInterface, ref *vaultv1.SecretRef, value string) {
+func createSecret(t testing.TB, conn grpc.ClientConnInterface, ref *vaultv1.SecretRef, value string) {
 	t.Helper()
 	_, err := vaultv1.NewVaultServiceClient(conn).CreateSecret(bg, &vaultv1.CreateSecretRequest{Reference: ref, Value: []byte(value), Metadata: generic})
 	if err != nil {
