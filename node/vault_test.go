@@ -23,6 +23,7 @@ import (
 	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
 	vaultv1 "github.com/creto-systems/creto/api/creto/vault/v1"
+	"github.com/creto-systems/creto/services/vault"
 )
 
 func secretRef(path, name string) *vaultv1.SecretRef {
@@ -572,5 +573,34 @@ func TestVaultExtensionMACsThroughTheNode(t *testing.T) {
 	mac.Write([]byte("payments-bot"))
 	if got := resp.GetDecision().GetDeny().GetReason(); got != hex.EncodeToString(mac.Sum(nil)) {
 		t.Fatalf("decision %v", resp.GetDecision())
+	}
+}
+
+// The [vault] section reads the service's own keys and the unseal mode
+// from the file and from CRETO_VAULT_* variables, and refuses an unknown
+// mode at start.
+func TestVaultConfigSection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "creto.toml")
+	if err := os.WriteFile(path, []byte("[vault]\nmax_versions = 4\nunseal = \"auto\"\nscheduler_interval = \"5s\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(path, []string{"CRETO_VAULT_UNSEAL=shamir", "CRETO_VAULT_MAX_REFS=7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Vault.MaxVersions != 4 || c.Vault.MaxRefs != 7 || c.Vault.Unseal != UnsealShamir || c.Vault.SchedulerInterval != 5*time.Second {
+		t.Fatalf("vault config %+v", c.Vault)
+	}
+	if _, err := LoadConfig("", []string{"CRETO_VAULT_NO_SUCH_KEY=1"}); err == nil {
+		t.Fatal("an unknown CRETO_VAULT_ variable was accepted")
+	}
+	c.Vault.Unseal = "manual"
+	if _, err := c.withDefaults(); err == nil || !strings.Contains(err.Error(), "vault.unseal") {
+		t.Fatalf("unknown unseal mode: %v", err)
+	}
+	// An impossible service setting stops the node at Open.
+	_, err = Open(bg, Config{Server: ServerConfig{DataDir: t.TempDir()}, Vault: VaultConfig{Config: vault.Config{MaxVersions: -1}}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "max_versions") {
+		t.Fatalf("max_versions -1: %v", err)
 	}
 }
