@@ -604,3 +604,83 @@ func TestVaultConfigSection(t *testing.T) {
 		t.Fatalf("max_versions -1: %v", err)
 	}
 }
+
+// The adapter's conversions over the wire: paging tokens, version lists,
+// check-and-set, rotation, metadata and a MAC equal to one computed here.
+func TestVaultLifecycleOverTheWire(t *testing.T) {
+	tn := startNode(t, "", nil)
+	c := vaultv1.NewVaultServiceClient(tn.agent("a"))
+	for _, name := range []string{"A", "B", "C"} {
+		createSecret(t, tn.agent("a"), secretRef("agents/a/list", name), "v-"+name)
+	}
+	var names []string
+	tok := ""
+	for {
+		page, err := c.ListSecrets(bg, &vaultv1.ListSecretsRequest{Path: "agents/a/list", PageSize: 2, PageToken: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page.GetSecrets() {
+			names = append(names, s.GetReference().GetName()+"@"+s.GetCurrentVersion()+":"+s.GetOwner())
+		}
+		if tok = page.GetNextPageToken(); tok == "" {
+			break
+		}
+	}
+	if strings.Join(names, ",") != "A@1:a,B@1:a,C@1:a" {
+		t.Fatalf("paged listing %v", names)
+	}
+
+	ref := secretRef("agents/a/list", "A")
+	stale := "2"
+	_, err := c.UpdateSecret(bg, &vaultv1.UpdateSecretRequest{Reference: ref, Value: []byte("x"), CasVersion: &stale})
+	wantReason(t, err, codes.FailedPrecondition, "CAS_MISMATCH")
+	current := "1"
+	up, err := c.UpdateSecret(bg, &vaultv1.UpdateSecretRequest{Reference: ref, Value: []byte("v-A2"), CasVersion: &current})
+	if err != nil || up.GetSecret().GetVersion() != "2" || len(up.GetSecret().GetValue()) != 0 {
+		t.Fatalf("update: %v %v", up, err)
+	}
+	rot, err := c.RotateSecret(bg, &vaultv1.RotateSecretRequest{Reference: ref})
+	if err != nil || rot.GetVersion() != "3" || rot.GetPreviousVersion() != "2" {
+		t.Fatalf("rotate with the generator: %v %v", rot, err)
+	}
+	del, err := c.DeleteSecret(bg, &vaultv1.DeleteSecretRequest{Reference: ref, Versions: []string{"1", "3"}})
+	if err != nil || strings.Join(del.GetVersions(), ",") != "1,3" {
+		t.Fatalf("delete: %v %v", del, err)
+	}
+	_, err = c.GetSecret(bg, &vaultv1.GetSecretRequest{Reference: ref})
+	wantReason(t, err, codes.NotFound, "SECRET_DELETED")
+	old, err := c.GetSecret(bg, &vaultv1.GetSecretRequest{Reference: ref, Version: "2"})
+	if err != nil || string(old.GetSecret().GetValue()) != "v-A2" || old.GetSecret().GetCreatedBy() != "a" {
+		t.Fatalf("version 2: %v %v", old, err)
+	}
+	und, err := c.UndeleteSecret(bg, &vaultv1.UndeleteSecretRequest{Reference: ref, Versions: []string{"3"}})
+	if err != nil || strings.Join(und.GetVersions(), ",") != "3" {
+		t.Fatalf("undelete: %v %v", und, err)
+	}
+	meta, err := c.GetSecretMetadata(bg, &vaultv1.GetSecretMetadataRequest{Reference: ref})
+	if err != nil || meta.GetInfo().GetCurrentVersion() != "3" || len(meta.GetInfo().GetVersions()) != 3 ||
+		meta.GetInfo().GetVersions()[0].GetDeletedAt() == nil || meta.GetInfo().GetMetadata().GetType() != vaultv1.SecretType_SECRET_TYPE_GENERIC {
+		t.Fatalf("metadata: %v %v", meta, err)
+	}
+	cur, err := c.GetSecret(bg, &vaultv1.GetSecretRequest{Reference: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, err := c.ComputeMac(bg, &vaultv1.ComputeMacRequest{Reference: ref, Data: []byte("payload")})
+	want := hmac.New(sha256.New, cur.GetSecret().GetValue())
+	want.Write([]byte("payload"))
+	if err != nil || !hmac.Equal(mac.GetMac(), want.Sum(nil)) || mac.GetVersion() != "3" || mac.GetAlgorithm() != "hmac-sha256" {
+		t.Fatalf("mac: %v %v", mac, err)
+	}
+	sched, err := c.GetRotationSchedule(bg, &vaultv1.GetRotationScheduleRequest{Reference: ref})
+	if err != nil || sched.GetAutomatic() || sched.GetLastRotatedAt() == nil || sched.GetNextRotationAt() != nil {
+		t.Fatalf("schedule: %v %v", sched, err)
+	}
+	purge, err := c.DeleteSecret(bg, &vaultv1.DeleteSecretRequest{Reference: ref, Destroy: true})
+	if err != nil || !purge.GetPurged() {
+		t.Fatalf("purge: %v %v", purge, err)
+	}
+	_, err = c.GetSecretMetadata(bg, &vaultv1.GetSecretMetadataRequest{Reference: ref})
+	wantReason(t, err, codes.NotFound, "NOT_FOUND")
+}
