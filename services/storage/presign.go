@@ -349,19 +349,31 @@ func (s *Service) servePut(w http.ResponseWriter, r *http.Request, caller Caller
 	})
 }
 
-// limitedBody fails with *TooLargeError once more than max bytes arrive.
+// limitedBody fails with *TooLargeError at the first byte past max, and
+// never returns that byte: like http.MaxBytesReader, it reads at most one
+// byte beyond what it may return, so the error cannot be lost behind a
+// read that happens to fill the caller's buffer.
 type limitedBody struct {
 	r   io.Reader
-	n   int64
+	n   int64 // bytes returned so far
 	max int64
+	err error
 }
 
 func (l *limitedBody) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	l.n += int64(n)
-	if l.n > l.max {
-		return n, &TooLargeError{Size: l.n, Max: l.max}
+	if l.err != nil {
+		return 0, l.err
 	}
+	if room := l.max - l.n; int64(len(p)) > room+1 {
+		p = p[:room+1]
+	}
+	n, err := l.r.Read(p)
+	if l.n+int64(n) > l.max {
+		n = int(l.max - l.n)
+		l.err = &TooLargeError{Size: l.max + 1, Max: l.max}
+		err = l.err
+	}
+	l.n += int64(n)
 	return n, err
 }
 
