@@ -264,3 +264,73 @@ func FuzzHPKEOpen(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkHPKE wraps a 32-byte key to an X-Wing key and opens it: through
+// this package (HPKESeal parses the public key, HPKEOpen expands the
+// private key from its seed, each call), beside the standard library on
+// pre-parsed keys and circl's HPKE, the faster implementation not chosen.
+func BenchmarkHPKE(b *testing.B) {
+	priv := fixedKey(b, XWing)
+	info, dek := []byte("creto-storage/dek/v1"), make([]byte, 32)
+	sealed, err := HPKESeal(priv.Public(), AES256GCM, info, nil, dek)
+	mustNoErr(b, err)
+	b.Run("provider/seal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := HPKESeal(priv.Public(), AES256GCM, info, nil, dek); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("provider/open", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := HPKEOpen(priv, AES256GCM, info, nil, sealed); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	pk, err := hpke.MLKEM768X25519().NewPublicKey(priv.Public().Raw())
+	mustNoErr(b, err)
+	sk, err := hpke.MLKEM768X25519().NewPrivateKey(priv.seed)
+	mustNoErr(b, err)
+	b.Run("stdlib-parsed/seal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := hpke.Seal(pk, hpke.HKDFSHA256(), hpke.AES256GCM(), info, dek); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("stdlib-parsed/open", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := hpke.Open(sk, hpke.HKDFSHA256(), hpke.AES256GCM(), info, sealed); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	suite := circlhpke.NewSuite(circlhpke.KEM_XWING, circlhpke.KDF_HKDF_SHA256, circlhpke.AEAD_AES256GCM)
+	b.Run("circl/seal", func(b *testing.B) {
+		for b.Loop() {
+			cpk, err := circlhpke.KEM_XWING.Scheme().UnmarshalBinaryPublicKey(priv.Public().Raw())
+			mustNoErr(b, err)
+			s, err := suite.NewSender(cpk, info)
+			mustNoErr(b, err)
+			_, sealer, err := s.Setup(nil)
+			mustNoErr(b, err)
+			if _, err := sealer.Seal(dek, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("circl/open", func(b *testing.B) {
+		for b.Loop() {
+			csk, err := circlhpke.KEM_XWING.Scheme().UnmarshalBinaryPrivateKey(priv.seed)
+			mustNoErr(b, err)
+			r, err := suite.NewReceiver(csk, info)
+			mustNoErr(b, err)
+			o, err := r.Setup(sealed[:1120])
+			mustNoErr(b, err)
+			if _, err := o.Open(sealed[1120:], nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
