@@ -86,6 +86,10 @@ type node struct {
 const benchOwner = "bench-agent"
 
 func openNode(tb testing.TB, dir string) *node {
+	return openNodeWith(tb, dir, storage.Config{MaxObjectSizeBytes: 2 << 30, SweepInterval: -1})
+}
+
+func openNodeWith(tb testing.TB, dir string, cfg storage.Config) *node {
 	ctx := context.Background()
 	store, err := kv.Open(filepath.Join(dir, "kv"))
 	if err != nil {
@@ -109,7 +113,7 @@ func openNode(tb testing.TB, dir string) *node {
 			tb.Fatal(err)
 		}
 	}
-	svc, err := storage.Open(ctx, dir, store, ids, sealer, storage.Config{MaxObjectSizeBytes: 2 << 30, SweepInterval: -1})
+	svc, err := storage.Open(ctx, dir, store, ids, sealer, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -270,29 +274,102 @@ func BenchmarkStorageStream(b *testing.B) {
 
 // BenchmarkStorageSmall is the latency of one 4 KiB object: store (key
 // wrap, one fsync'd commit of an inline envelope) and retrieve (key unwrap
-// through NHI, decrypt, hash check).
+// through NHI, decrypt, hash check); and, for the layout decision, the
+// same store with the envelope in its own file (inline_max_bytes = -1):
+// file fsync, directory fsync, then the commit.
 func BenchmarkStorageSmall(b *testing.B) {
-	n := openNode(b, b.TempDir())
-	defer n.close()
 	data := make([]byte, 4<<10)
 	rand.Read(data)
 	ctx := context.Background()
-	var last storage.StorageRef
-	b.Run("store-4KiB", func(b *testing.B) {
+	for _, layout := range []struct {
+		name   string
+		inline int
+	}{{"", 0}, {"-file", -1}} {
+		n := openNodeWith(b, b.TempDir(), storage.Config{InlineMaxBytes: layout.inline, SweepInterval: -1})
+		var last storage.StorageRef
+		b.Run("store-4KiB"+layout.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				md, err := n.svc.Store(ctx, benchCaller, storage.StoreRequest{Bucket: "bench", Key: fmt.Sprint("small-", i),
+					Classification: storage.AgentData}, bytes.NewReader(data))
+				if err != nil {
+					b.Fatal(err)
+				}
+				last = md.Ref
+			}
+		})
+		b.Run("retrieve-4KiB"+layout.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := n.svc.Retrieve(ctx, benchCaller, last); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		n.close()
+	}
+}
+
+// BenchmarkStorageLayout is the other layout considered for large
+// objects: the envelope's 1 MiB chunks as values in the node's store,
+// sixteen to a synced commit (one commit for the whole object would hold
+// it all in memory), then read back with a scan — beside a file written,
+// fsync'd and read, as the service does.
+func BenchmarkStorageLayout(b *testing.B) {
+	size := streamBytes()
+	dir := b.TempDir()
+	store, err := kv.Open(filepath.Join(dir, "kv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	ctx := context.Background()
+	b.Run("kv-chunks/write", func(b *testing.B) {
+		b.SetBytes(size)
 		for i := 0; b.Loop(); i++ {
-			md, err := n.svc.Store(ctx, benchCaller, storage.StoreRequest{Bucket: "bench", Key: fmt.Sprint("small-", i),
-				Classification: storage.AgentData}, bytes.NewReader(data))
+			var batch kv.Batch
+			for c := int64(0); c*chunk < size; c++ {
+				batch.Set([]byte(fmt.Sprintf("obj/%d/%08d", i, c)), randomBlock)
+				if batch.Len() == 16 {
+					if err := store.Apply(ctx, &batch); err != nil {
+						b.Fatal(err)
+					}
+					batch.Reset()
+				}
+			}
+			if err := store.Apply(ctx, &batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("kv-chunks/read", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			if err := store.Scan(ctx, []byte("obj/0/"), func(_, v []byte) error { io.Discard.Write(v); return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	path := filepath.Join(dir, "file.bin")
+	b.Run("file/write", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			f, err := os.Create(path)
 			if err != nil {
 				b.Fatal(err)
 			}
-			last = md.Ref
+			io.CopyBuffer(f, newRepeatReader(size), make([]byte, chunk))
+			f.Sync()
+			f.Close()
 		}
 	})
-	b.Run("retrieve-4KiB", func(b *testing.B) {
+	b.Run("file/read", func(b *testing.B) {
+		b.SetBytes(size)
 		for b.Loop() {
-			if _, err := n.svc.Retrieve(ctx, benchCaller, last); err != nil {
+			f, err := os.Open(path)
+			if err != nil {
 				b.Fatal(err)
 			}
+			io.CopyBuffer(io.Discard, f, make([]byte, chunk))
+			f.Close()
 		}
 	})
 }
