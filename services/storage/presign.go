@@ -377,29 +377,32 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// writeError answers a refused request with the status its error maps to.
+// writeError answers a refused request with the status its error maps to
+// and a fixed message: whoever holds a URL is not authenticated, so the
+// detail (an issuer's delegation, a key) goes to the log, not to them.
 func writeError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
+	status, msg := http.StatusInternalServerError, "internal error"
 	switch {
 	case errors.Is(err, ErrAccessDenied):
-		status = http.StatusForbidden
+		status, msg = http.StatusForbidden, "the URL's issuer may not do this (any more)"
 	case errors.Is(err, ErrNotFound):
-		status = http.StatusNotFound
+		status, msg = http.StatusNotFound, "no such object"
 	case errors.Is(err, ErrTooLarge):
-		status = http.StatusRequestEntityTooLarge
+		status, msg = http.StatusRequestEntityTooLarge, "the upload is larger than the URL allows"
 	case errors.Is(err, ErrQuotaExceeded):
-		status = http.StatusInsufficientStorage
+		status, msg = http.StatusInsufficientStorage, "the owner's quota is exhausted"
 	case errors.Is(err, ErrInvalidArgument):
-		status = http.StatusBadRequest
+		status, msg = http.StatusBadRequest, "the upload does not match the URL"
 	case errors.Is(err, ErrRetained):
-		status = http.StatusConflict
+		status, msg = http.StatusConflict, "the object is under retention"
 	case errors.Is(err, ErrClosed):
-		status = http.StatusServiceUnavailable
+		status, msg = http.StatusServiceUnavailable, "unavailable"
 	}
+	// Refusals are logged at debug level: anyone can send them.
+	level := slog.LevelDebug
 	if status == http.StatusInternalServerError {
-		slog.Error("storage: presigned request failed", "err", err)
-		http.Error(w, http.StatusText(status), status)
-		return
+		level = slog.LevelError
 	}
-	http.Error(w, err.Error(), status)
+	slog.Log(context.Background(), level, "storage: presigned request refused", "status", status, "err", err)
+	http.Error(w, msg, status)
 }
