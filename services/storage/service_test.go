@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/creto-systems/creto/services/crypto"
 	"github.com/creto-systems/creto/services/nhi"
@@ -255,9 +254,9 @@ func TestCloseStopsEverything(t *testing.T) {
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- e.s.Close() }()
-	// Close waits for the store, which notices at its next chunk: feed it
-	// one, unless it noticed already.
-	time.Sleep(20 * time.Millisecond)
+	// Close waits for the store, which notices at its next chunk: once
+	// closing has begun, feed it one, unless it noticed already.
+	<-e.s.closing
 	go pw.Write(payload(minChunkSize, 4))
 	wantErr(t, "store during close", <-done, ErrClosed)
 	pr.Close()
