@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -51,6 +52,12 @@ const (
 	MaxAttributeKeyLength   = 64
 	MaxAttributeValueLength = 1024
 )
+
+// ExtensionIDPrefix starts the identities the node gives Wasm extensions
+// ("extension:quota") when they act in other services, such as the vault.
+// No agent may be registered under it, so no agent can pass for an
+// extension.
+const ExtensionIDPrefix = "extension:"
 
 // reservedAttributes are the attribute names the entity provider fills in
 // itself; an agent attribute of the same name would shadow them.
@@ -201,6 +208,9 @@ func validateAttributeKey(k string) error {
 func (a *AgentIdentity) validateNew(nowMS int64) error {
 	if err := validateID("agent id", a.ID); err != nil {
 		return err
+	}
+	if strings.HasPrefix(a.ID, ExtensionIDPrefix) {
+		return detail(ErrInvalidArgument, "agent ids starting %q are reserved for extensions", ExtensionIDPrefix)
 	}
 	if err := validateID("owner id", a.OwnerID); err != nil {
 		return err

@@ -67,6 +67,7 @@ func TestRegisterRejectsBadInput(t *testing.T) {
 		"oversize id":        func(a *AgentIdentity) { a.ID = strings.Repeat("a", MaxIDLength+1) },
 		"invalid UTF-8 id":   func(a *AgentIdentity) { a.ID = "\xff\xfe" },
 		"empty owner":        func(a *AgentIdentity) { a.OwnerID = "" },
+		"extension id":       func(a *AgentIdentity) { a.ID = ExtensionIDPrefix + "quota" },
 		"unknown type":       func(a *AgentIdentity) { a.Type = "robot" },
 		"empty type":         func(a *AgentIdentity) { a.Type = "" },
 		"revoked status":     func(a *AgentIdentity) { a.Status = StatusRevoked },

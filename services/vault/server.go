@@ -19,14 +19,16 @@ import (
 	vaultv1 "github.com/creto-systems/creto/api/creto/vault/v1"
 	"github.com/creto-systems/creto/internal/caller"
 	"github.com/creto-systems/creto/internal/rpcerr"
+	"github.com/creto-systems/creto/services/nhi"
 )
 
 // ExtensionAgentPrefix starts the vault identity of every Wasm extension:
 // extension "quota" uses secrets as "extension:quota" (ExtensionAgent), so
 // an operator provisions them under "agents/extension:quota/…". Server
-// refuses agent callers whose id has the prefix: an NHI agent registered
-// under such an id would otherwise own an extension's secrets.
-const ExtensionAgentPrefix = "extension:"
+// refuses agent callers whose id has the prefix, and NHI registers no such
+// agent: an agent under such an id would otherwise own an extension's
+// secrets.
+const ExtensionAgentPrefix = nhi.ExtensionIDPrefix
 
 // ExtensionAgent returns the vault identity of the extension named name.
 func ExtensionAgent(name string) string { return ExtensionAgentPrefix + name }
