@@ -70,17 +70,26 @@ func export(ctx context.Context, store kv.Store, w io.Writer) (ExportStats, erro
 	}
 	st.Checkpoints = len(cps)
 	var frame []byte
+	leafHashes := newHashStreams(ctx, store)
+	defer leafHashes.close()
+	missing := false
 	err = store.Scan(ctx, []byte(prefixRecords), func(key, leaf []byte) error {
 		if len(key) != len(prefixRecords)+8 {
 			return detail(ErrMalformed, "record key %q", key)
 		}
 		pos := int64(binary.BigEndian.Uint64(key[len(prefixRecords):]))
-		h, err := getHash(ctx, store, 0, pos)
-		if errors.Is(err, ErrMalformed) {
-			// Export what is there; verification names the entry.
-			h = tlog.Hash{}
-		} else if err != nil {
-			return err
+		var h tlog.Hash
+		if !missing {
+			// A missing leaf hash is exported as zeros, and so are the
+			// rest (the level's order is lost): verification then names
+			// the first entry affected.
+			var err error
+			h, err = leafHashes.next(0, pos)
+			if errors.Is(err, ErrMalformed) {
+				missing, h = true, tlog.Hash{}
+			} else if err != nil {
+				return err
+			}
 		}
 		frame = append(frame[:0], 1)
 		frame = append(frame, h[:]...)

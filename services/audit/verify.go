@@ -248,6 +248,8 @@ func (s *storeSource) checkpoints() ([]filedCheckpoint, error) {
 }
 
 func (s *storeSource) records(fn func(pos int64, leaf []byte, check hashCheck) error) error {
+	streams := newHashStreams(s.ctx, s.store)
+	defer streams.close()
 	return s.store.Scan(s.ctx, []byte(prefixRecords), func(key, val []byte) error {
 		if len(key) != len(prefixRecords)+8 {
 			return tampered(-1, "malformed record key %q", key)
@@ -255,10 +257,7 @@ func (s *storeSource) records(fn func(pos int64, leaf []byte, check hashCheck) e
 		pos := int64(binary.BigEndian.Uint64(key[len(prefixRecords):]))
 		return fn(pos, val, func(hashes []tlog.Hash) error {
 			for l, h := range hashes {
-				stored, err := getHash(s.ctx, s.store, l, pos>>l)
-				if errors.Is(err, ErrMalformed) {
-					return fmt.Errorf("stored tree hash (level %d) missing or malformed", l)
-				}
+				stored, err := streams.next(l, pos>>l)
 				if err != nil {
 					return err
 				}
