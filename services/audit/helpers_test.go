@@ -54,13 +54,21 @@ type logEnv struct {
 	sealer Sealer
 	cfg    Config
 	clock  *clock
-	svc    *Service
+	// realTime runs the log on the wall clock, for tests whose records
+	// are stamped by something else (the Logger).
+	realTime bool
+	svc      *Service
 }
 
 func newEnv(t testing.TB, cfg Config) *logEnv {
 	t.Helper()
+	return startEnv(t, cfg, false)
+}
+
+func startEnv(t testing.TB, cfg Config, realTime bool) *logEnv {
+	t.Helper()
 	st, _ := testStore(t)
-	e := &logEnv{t: t, store: st, sealer: testSealer(t), cfg: cfg, clock: newClock()}
+	e := &logEnv{t: t, store: st, sealer: testSealer(t), cfg: cfg, clock: newClock(), realTime: realTime}
 	e.reopen()
 	return e
 }
@@ -74,7 +82,11 @@ func (e *logEnv) reopen() *Service {
 			e.t.Fatal(err)
 		}
 	}
-	s, err := open(context.Background(), e.store, e.sealer, e.cfg, e.clock.now)
+	now := e.clock.now
+	if e.realTime {
+		now = time.Now
+	}
+	s, err := open(context.Background(), e.store, e.sealer, e.cfg, now)
 	if err != nil {
 		e.t.Fatal(err)
 	}
