@@ -42,6 +42,7 @@ type config struct {
 	hostModules      []HostModule
 	// extensionCacheDir keeps compiled extensions across restarts.
 	extensionCacheDir string
+	observer          Observer
 }
 
 // Option configures an Engine.
@@ -132,7 +133,16 @@ func (e *Engine) Check(ctx context.Context, req Request) (Decision, error) {
 	return e.check(ctx, &req)
 }
 
+// check decides and, when an observer is set, tells it.
 func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
+	d, err := e.decide(ctx, req)
+	if o := e.cfg.observer; o != nil {
+		o.Decided(ctx, *req, d, err)
+	}
+	return d, err
+}
+
+func (e *Engine) decide(ctx context.Context, req *Request) (Decision, error) {
 	start := mono()
 	if e.closed.Load() {
 		return denyError(ErrClosed), ErrClosed
