@@ -268,3 +268,29 @@ func TestFailedCommitStopsAppends(t *testing.T) {
 		t.Fatalf("after close: %v", err)
 	}
 }
+
+// TestLoggedAtNeverGoesBackwards: the node's clock stepping back does
+// not make logged_at go backwards, which verification would call
+// tampering.
+func TestLoggedAtNeverGoesBackwards(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, Config{})
+	first, err := e.svc.Log(ctx, "a", LogRequest{Record: rec("a", "x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(-time.Hour)
+	r := rec("a", "y")
+	r.Timestamp = e.clock.now()
+	second, err := e.svc.Log(ctx, "a", LogRequest{Record: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.LoggedAt.Before(first.LoggedAt) {
+		t.Fatalf("logged_at went from %v to %v", first.LoggedAt, second.LoggedAt)
+	}
+	e.svc.Close()
+	if _, err := VerifyStore(ctx, e.store, nil); err != nil {
+		t.Fatal(err)
+	}
+}

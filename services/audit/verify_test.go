@@ -16,7 +16,7 @@ import (
 
 // tamperLog is a closed log of 40 records with checkpoints at 5 (the
 // first commit's), 10, 25 and 40, and its verifier.
-func tamperLog(t *testing.T) (*logEnv, *Verifier) {
+func tamperLog(t testing.TB) (*logEnv, *Verifier) {
 	t.Helper()
 	e := newEnv(t, Config{})
 	for _, n := range []int{10, 15, 15} {
