@@ -73,7 +73,7 @@ Exit codes: 0 success, 1 policy test failures, 2 bad input.`,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	policy.AddCommand(newValidateCmd(), newTestCmd())
-	root.AddCommand(newCheckCmd(), policy, newExtCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newCheckCmd(), policy, newExtCmd(), newAuditCmd(), newDemoCmd(), newVersionCmd())
 	return root
 }
 
