@@ -161,6 +161,9 @@ func (s *Service) Verify(ctx context.Context, caller string, req VerifyRequest) 
 // Failures match ErrVerification and say where (*VerificationError);
 // requests that cannot be a proof at all match ErrInvalidArgument.
 func VerifyProof(v *Verifier, req VerifyRequest) (Checkpoint, error) {
+	if v == nil {
+		return Checkpoint{}, detail(ErrInvalidArgument, "no verifier")
+	}
 	note := req.Checkpoint
 	if note == nil {
 		note = req.Proof.Checkpoint
@@ -183,17 +186,30 @@ func VerifyProof(v *Verifier, req VerifyRequest) (Checkpoint, error) {
 }
 
 func verifyInclusion(c Checkpoint, req VerifyRequest) error {
-	p := req.Proof
 	leaf := req.Leaf
-	switch {
-	case leaf != nil:
-	case req.Record != nil:
+	if leaf == nil && req.Record != nil {
 		var err error
 		if leaf, err = EncodeLeaf(req.Record); err != nil {
 			return err
 		}
-	default:
+	}
+	return c.VerifyInclusion(req.Proof, leaf)
+}
+
+// VerifyInclusion checks an inclusion proof against c, a checkpoint
+// already opened with Verifier.Open: what a client checking many proofs
+// against one checkpoint runs, paying for the signatures once. leaf is
+// the record's leaf encoding; nil means p.Leaf. The leaf must be a
+// record that says it is entry p.Index.
+func (c Checkpoint) VerifyInclusion(p MerkleProof, leaf []byte) error {
+	if leaf == nil {
 		leaf = p.Leaf
+	}
+	if p.Kind != Inclusion {
+		return detail(ErrInvalidArgument, "a %v proof is not an inclusion proof", p.Kind)
+	}
+	if p.TreeSize != uint64(c.Size) {
+		return badCheckpoint(c.Size, "the proof is for a tree of size %d", p.TreeSize)
 	}
 	r, err := DecodeLeaf(leaf)
 	if err != nil {
