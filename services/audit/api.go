@@ -88,6 +88,10 @@ type GetProofRequest struct {
 	Kind ProofKind
 	// Index is the record an inclusion proof is for.
 	Index uint64
+	// WithLeaf asks for the record's leaf encoding with an inclusion
+	// proof. The proof alone is hashes and needs no access; the leaf is
+	// the record, and needs read access to it.
+	WithLeaf bool
 	// OldSize is the smaller tree of a consistency proof (1..TreeSize).
 	OldSize uint64
 	// TreeSize is the checkpoint the proof leads to; it must be the size
@@ -106,8 +110,8 @@ type MerkleProof struct {
 	OldSize  uint64 // consistency
 	TreeSize uint64
 	Hashes   []tlog.Hash
-	// Leaf is the record's leaf encoding (inclusion): the bytes whose
-	// leaf hash the proof starts from.
+	// Leaf is the record's leaf encoding, the bytes whose leaf hash the
+	// proof starts from: set for an inclusion proof asked WithLeaf.
 	Leaf []byte
 	// Checkpoint is the signed checkpoint of TreeSize.
 	Checkpoint []byte

@@ -28,10 +28,12 @@ type Config struct {
 	// concurrent callers before it commits; whole requests are never
 	// split, so one commit can exceed it by up to MaxBatch - 1.
 	MaxCommitRecords int `toml:"max_commit_records"`
-	// HashCacheBytes is the memory the upper levels of the Merkle tree may
-	// take. Proofs read pinned levels from memory and the levels below from
-	// the store; the default keeps every level but the leaves of a tree of
-	// a million records in memory.
+	// HashCacheBytes is the memory the Merkle tree's hashes may take.
+	// Every level that fits is kept in memory, from the top down; proofs
+	// read the levels below from the store. A tree of n records has about
+	// 2n hashes of 32 bytes, so the default keeps every level of a
+	// million-record log in memory, and each tenfold growth past that
+	// sends about three more levels to the store.
 	HashCacheBytes int `toml:"hash_cache_bytes"`
 	// MaxClockSkew is how far past the node's clock a record's timestamp
 	// may be; later ones are refused, so an emitter cannot post-date.
@@ -64,7 +66,7 @@ func DefaultConfig() Config {
 		MaxRecordBytes:     16 << 10,
 		MaxBatch:           1000,
 		MaxCommitRecords:   4096,
-		HashCacheBytes:     32 << 20,
+		HashCacheBytes:     64 << 20,
 		MaxClockSkew:       time.Minute,
 		QueryDefaultLimit:  100,
 		QueryMaxLimit:      1000,

@@ -45,7 +45,7 @@ func Example() {
 
 	// Prove record 1 is in the log; check the proof with the public keys
 	// only, as a client would.
-	proof, _ := log.GetProof(ctx, "payments", audit.GetProofRequest{Kind: audit.Inclusion, Index: 1})
+	proof, _ := log.GetProof(ctx, "payments", audit.GetProofRequest{Kind: audit.Inclusion, Index: 1, WithLeaf: true})
 	v, _ := audit.ParseVerifier(log.Verifier().Ed25519Key(), log.Verifier().HybridKey())
 	cp, err := audit.VerifyProof(v, audit.VerifyRequest{Proof: proof})
 	fmt.Println("record 1 is in the signed tree of size", cp.Size, "- error:", err)

@@ -27,6 +27,9 @@ func FuzzDecodeLeaf(f *testing.F) {
 		if err != nil {
 			t.Fatalf("a decoded record does not encode: %v", err)
 		}
+		if who, err := leafWho(b); err != nil || who != r.Who {
+			t.Fatalf("leafWho %q %v, the record says %q", who, err, r.Who)
+		}
 		if !bytes.Equal(again, b) {
 			t.Fatalf("decode/encode is not the identity:\n in  %x\n out %x", b, again)
 		}

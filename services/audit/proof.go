@@ -11,11 +11,12 @@ import (
 )
 
 // GetProof returns an inclusion or consistency proof with the signed
-// checkpoint it leads to (seed GetProof). An inclusion proof needs read
-// access to the record (its Who is the caller, or the Authorizer grants
-// it); a consistency proof reveals only hashes and needs none. With
-// TreeSize 0 an inclusion proof leads to the latest checkpoint, which is
-// first brought up to date if it does not cover the record yet.
+// checkpoint it leads to (seed GetProof). Proofs are hashes and need no
+// access to any record; an inclusion proof asked WithLeaf also returns
+// the record's leaf, and then needs read access to it (its Who is the
+// caller, or the Authorizer grants it). With TreeSize 0 an inclusion
+// proof leads to the latest checkpoint, which is first brought up to
+// date if it does not cover the record yet.
 func (s *Service) GetProof(ctx context.Context, caller string, req GetProofRequest) (MerkleProof, error) {
 	const op = "get proof"
 	if err := s.enter(); err != nil {
@@ -51,16 +52,19 @@ func (s *Service) inclusionProof(ctx context.Context, caller string, req GetProo
 	if req.Index >= 1<<63 || idx >= s.Size() {
 		return MerkleProof{}, detail(ErrNotFound, "record %d (the log has %d)", req.Index, s.Size())
 	}
-	leaf, err := s.store.Get(ctx, recordKey(idx))
-	if err != nil {
-		return MerkleProof{}, fmt.Errorf("record %d: %w", idx, err)
-	}
-	r, err := DecodeLeaf(leaf)
-	if err != nil {
-		return MerkleProof{}, fmt.Errorf("record %d: %w", idx, err)
-	}
-	if err := s.authorize(ctx, caller, r.Who, AccessRead); err != nil {
-		return MerkleProof{}, err
+	var leaf []byte
+	if req.WithLeaf {
+		var err error
+		if leaf, err = s.store.Get(ctx, recordKey(idx)); err != nil {
+			return MerkleProof{}, fmt.Errorf("record %d: %w", idx, err)
+		}
+		who, err := leafWho(leaf)
+		if err != nil {
+			return MerkleProof{}, fmt.Errorf("record %d: %w: %w", idx, ErrMalformed, err)
+		}
+		if err := s.authorize(ctx, caller, who, AccessRead); err != nil {
+			return MerkleProof{}, err
+		}
 	}
 	cp, err := s.checkpointFor(ctx, req.TreeSize, idx+1)
 	if err != nil {

@@ -75,7 +75,7 @@ func TestInclusionProofsInterop(t *testing.T) {
 			}
 			for i := range leaves {
 				who := fmt.Sprintf("agent-%d", i%3)
-				p, err := e.svc.GetProof(ctx, who, GetProofRequest{Kind: Inclusion, Index: uint64(i)})
+				p, err := e.svc.GetProof(ctx, who, GetProofRequest{Kind: Inclusion, Index: uint64(i), WithLeaf: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -108,7 +108,7 @@ func TestInclusionProofsInterop(t *testing.T) {
 				}
 			}
 			// Proofs to an earlier checkpoint.
-			p, err := e.svc.GetProof(ctx, "agent-0", GetProofRequest{Kind: Inclusion, Index: 3, TreeSize: uint64(cps[1].Size)})
+			p, err := e.svc.GetProof(ctx, "agent-0", GetProofRequest{Kind: Inclusion, Index: 3, TreeSize: uint64(cps[1].Size), WithLeaf: true})
 			if err != nil || p.TreeSize != uint64(cps[1].Size) {
 				t.Fatalf("%+v %v", p, err)
 			}
@@ -116,7 +116,7 @@ func TestInclusionProofsInterop(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.reopen()
-			p, err = e.svc.GetProof(ctx, "agent-1", GetProofRequest{Kind: Inclusion, Index: 31})
+			p, err = e.svc.GetProof(ctx, "agent-1", GetProofRequest{Kind: Inclusion, Index: 31, WithLeaf: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,7 +181,7 @@ func TestBadProofsFailWithPosition(t *testing.T) {
 	e := newEnv(t, Config{})
 	cps, _ := growLog(t, e, 6, 10)
 	get := func(i uint64, size int64) MerkleProof {
-		p, err := e.svc.GetProof(ctx, "agent-0", GetProofRequest{Kind: Inclusion, Index: i, TreeSize: uint64(size)})
+		p, err := e.svc.GetProof(ctx, "agent-0", GetProofRequest{Kind: Inclusion, Index: i, TreeSize: uint64(size), WithLeaf: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,6 +218,18 @@ func TestBadProofsFailWithPosition(t *testing.T) {
 	if _, err := e.svc.Verify(ctx, "x", VerifyRequest{Proof: p, Record: &r}); err != nil {
 		t.Fatal(err)
 	}
+	// Without the leaf, a proof is hashes: anyone may have it, and it
+	// verifies for whoever holds the record.
+	bare, err := e.svc.GetProof(ctx, "stranger", GetProofRequest{Kind: Inclusion, Index: 3, TreeSize: uint64(cps[1].Size)})
+	if err != nil || bare.Leaf != nil {
+		t.Fatalf("%+v %v", bare, err)
+	}
+	if _, err := e.svc.Verify(ctx, "x", VerifyRequest{Proof: bare, Leaf: p.Leaf}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Verify(ctx, "x", VerifyRequest{Proof: bare}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("nothing to verify: %v", err)
+	}
 
 	for name, c := range map[string]struct {
 		caller string
@@ -227,7 +239,7 @@ func TestBadProofsFailWithPosition(t *testing.T) {
 		"past the end":       {"agent-0", GetProofRequest{Kind: Inclusion, Index: 16}, ErrNotFound},
 		"no such checkpoint": {"agent-0", GetProofRequest{Kind: Inclusion, Index: 0, TreeSize: 7}, ErrNotFound},
 		"not in that tree":   {"agent-1", GetProofRequest{Kind: Inclusion, Index: 10, TreeSize: uint64(cps[0].Size)}, ErrInvalidArgument},
-		"someone else's":     {"agent-2", GetProofRequest{Kind: Inclusion, Index: 0}, ErrAccessDenied},
+		"someone else's leaf": {"agent-2", GetProofRequest{Kind: Inclusion, Index: 0, WithLeaf: true}, ErrAccessDenied},
 		"old size 0":         {"x", GetProofRequest{Kind: Consistency, OldSize: 0}, ErrInvalidArgument},
 		"old size too big":   {"x", GetProofRequest{Kind: Consistency, OldSize: 17, TreeSize: 16}, ErrInvalidArgument},
 		"no kind":            {"x", GetProofRequest{}, ErrInvalidArgument},
@@ -248,7 +260,7 @@ func TestProofOfFreshRecordSignsCheckpoint(t *testing.T) {
 	if _, c, _ := e.svc.LatestCheckpoint(ctx); c.Size != 2 {
 		t.Fatalf("latest covers %d; the interval has not passed, so it should still cover 2", c.Size)
 	}
-	p, err := e.svc.GetProof(ctx, "a", GetProofRequest{Kind: Inclusion, Index: 4})
+	p, err := e.svc.GetProof(ctx, "a", GetProofRequest{Kind: Inclusion, Index: 4, WithLeaf: true})
 	if err != nil || p.TreeSize != 5 {
 		t.Fatalf("%+v %v", p, err)
 	}

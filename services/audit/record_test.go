@@ -75,6 +75,9 @@ func TestLeafRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(back, r) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", back, r)
 	}
+	if who, err := leafWho(leaf); err != nil || who != r.Who {
+		t.Fatalf("leafWho: %q %v", who, err)
+	}
 	again, _ := EncodeLeaf(&back)
 	if !bytes.Equal(again, leaf) {
 		t.Fatal("re-encoding differs")

@@ -33,8 +33,33 @@ type tree struct {
 	size   int64
 	last   [maxLevels]tlog.Hash
 	pin    int
-	levels [maxLevels][]tlog.Hash
+	levels [maxLevels]hashList
 	budget int64 // hashes the pinned levels may hold
+}
+
+// hashList is one pinned level: its hashes in chunks of a fixed size, so
+// the memory taken is the hashes themselves — an appended slice would
+// hold up to twice the budget each time it doubles.
+type hashList struct {
+	chunks [][]tlog.Hash
+	n      int64
+}
+
+const hashChunk = 4096
+
+func (h *hashList) len() int64 { return h.n }
+
+func (h *hashList) at(i int64) tlog.Hash { return h.chunks[i/hashChunk][i%hashChunk] }
+
+func (h *hashList) append(hs ...tlog.Hash) {
+	for _, x := range hs {
+		if h.n%hashChunk == 0 {
+			h.chunks = append(h.chunks, make([]tlog.Hash, 0, hashChunk))
+		}
+		c := &h.chunks[len(h.chunks)-1]
+		*c = append(*c, x)
+		h.n++
+	}
 }
 
 // nodesFrom counts the nodes of every level from pin up in a tree of size
@@ -68,27 +93,27 @@ func (t *tree) load(ctx context.Context, store kv.Store, size int64) error {
 			continue
 		}
 		want := size >> l
-		nodes := make([]tlog.Hash, 0, want)
+		var nodes hashList
 		prefix := append([]byte(prefixHashes), byte(l))
 		err := store.Scan(ctx, prefix, func(key, val []byte) error {
-			if int64(len(nodes)) == want {
+			if nodes.len() == want {
 				return errStop // nodes past the committed size: left by no commit we know of, ignored
 			}
 			if len(key) != len(prefix)+8 || len(val) != tlog.HashSize ||
-				int64(binary.BigEndian.Uint64(key[len(prefix):])) != int64(len(nodes)) {
-				return detail(ErrMalformed, "stored hash level %d node %d is missing or malformed", l, len(nodes))
+				int64(binary.BigEndian.Uint64(key[len(prefix):])) != nodes.len() {
+				return detail(ErrMalformed, "stored hash level %d node %d is missing or malformed", l, nodes.len())
 			}
-			nodes = append(nodes, tlog.Hash(val))
+			nodes.append(tlog.Hash(val))
 			return nil
 		})
 		if err != nil && !errors.Is(err, errStop) {
 			return err
 		}
-		if int64(len(nodes)) != want {
-			return detail(ErrMalformed, "level %d has %d stored hashes, a tree of %d records needs %d", l, len(nodes), size, want)
+		if nodes.len() != want {
+			return detail(ErrMalformed, "level %d has %d stored hashes, a tree of %d records needs %d", l, nodes.len(), size, want)
 		}
 		t.levels[l] = nodes
-		t.last[l] = nodes[want-1]
+		t.last[l] = nodes.at(want - 1)
 	}
 	return nil
 }
@@ -101,10 +126,10 @@ func (t *tree) publish(size int64, last *[maxLevels]tlog.Hash, added *[maxLevels
 	t.size = size
 	t.last = *last
 	for l := t.pin; l < maxLevels; l++ {
-		t.levels[l] = append(t.levels[l], added[l]...)
+		t.levels[l].append(added[l]...)
 	}
 	for nodesFrom(t.pin, size) > t.budget && t.pin < maxLevels-1 {
-		t.levels[t.pin] = nil
+		t.levels[t.pin] = hashList{}
 		t.pin++
 	}
 }
@@ -138,8 +163,8 @@ func (s *Service) hashReader(ctx context.Context) tlog.HashReader {
 		for i, ix := range indexes {
 			l, n := tlog.SplitStoredHashIndex(ix)
 			switch {
-			case l >= t.pin && n < int64(len(t.levels[l])):
-				out[i] = t.levels[l][n]
+			case l >= t.pin && n < t.levels[l].len():
+				out[i] = t.levels[l].at(n)
 			case n == lastIndex(t.size, l):
 				out[i] = t.last[l]
 			default:
