@@ -236,13 +236,13 @@ func TestBadProofsFailWithPosition(t *testing.T) {
 		req    GetProofRequest
 		want   error
 	}{
-		"past the end":       {"agent-0", GetProofRequest{Kind: Inclusion, Index: 16}, ErrNotFound},
-		"no such checkpoint": {"agent-0", GetProofRequest{Kind: Inclusion, Index: 0, TreeSize: 7}, ErrNotFound},
-		"not in that tree":   {"agent-1", GetProofRequest{Kind: Inclusion, Index: 10, TreeSize: uint64(cps[0].Size)}, ErrInvalidArgument},
+		"past the end":        {"agent-0", GetProofRequest{Kind: Inclusion, Index: 16}, ErrNotFound},
+		"no such checkpoint":  {"agent-0", GetProofRequest{Kind: Inclusion, Index: 0, TreeSize: 7}, ErrNotFound},
+		"not in that tree":    {"agent-1", GetProofRequest{Kind: Inclusion, Index: 10, TreeSize: uint64(cps[0].Size)}, ErrInvalidArgument},
 		"someone else's leaf": {"agent-2", GetProofRequest{Kind: Inclusion, Index: 0, WithLeaf: true}, ErrAccessDenied},
-		"old size 0":         {"x", GetProofRequest{Kind: Consistency, OldSize: 0}, ErrInvalidArgument},
-		"old size too big":   {"x", GetProofRequest{Kind: Consistency, OldSize: 17, TreeSize: 16}, ErrInvalidArgument},
-		"no kind":            {"x", GetProofRequest{}, ErrInvalidArgument},
+		"old size 0":          {"x", GetProofRequest{Kind: Consistency, OldSize: 0}, ErrInvalidArgument},
+		"old size too big":    {"x", GetProofRequest{Kind: Consistency, OldSize: 17, TreeSize: 16}, ErrInvalidArgument},
+		"no kind":             {"x", GetProofRequest{}, ErrInvalidArgument},
 	} {
 		if _, err := e.svc.GetProof(ctx, c.caller, c.req); !errors.Is(err, c.want) {
 			t.Errorf("%s: got %v, want %v", name, err, c.want)
