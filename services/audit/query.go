@@ -191,10 +191,24 @@ func (s *Service) runQuery(ctx context.Context, q *query) (QueryResponse, error)
 				return detail(ErrMalformed, "key of %d bytes under %q", len(key), p)
 			}
 			idx := int64(binary.BigEndian.Uint64(key[len(key)-8:]))
-			if q.field != 0 {
-				return visit(idx, nil)
+			if q.field == 0 {
+				return visit(idx, val)
 			}
-			return visit(idx, val)
+			// An index entry lists a commit's records with the value:
+			// the first in the key, the gaps to the rest in the value.
+			for {
+				if err := visit(idx, nil); err != nil {
+					return err
+				}
+				if len(val) == 0 {
+					return nil
+				}
+				gap, n := binary.Uvarint(val)
+				if n <= 0 || gap == 0 || gap >= 1<<pageBits {
+					return detail(ErrMalformed, "index entry under %q", p)
+				}
+				idx, val = idx+int64(gap), val[n:]
+			}
 		})
 		if errors.Is(err, errStop) {
 			if next < q.size {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -207,5 +208,30 @@ func TestQueryAcrossPages(t *testing.T) {
 	}
 	if _, err := VerifyStore(ctx, e.store, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestQueryIndexListsAndCorruption: one commit of many records writes one
+// index list per value, queries expand them, and a damaged list is
+// reported rather than misread.
+func TestQueryIndexListsAndCorruption(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, Config{Authorizer: auditor})
+	e.appendN(30, 30, func(i int) Record { return rec(fmt.Sprintf("a%d", i%2), "x") })
+	var lists int
+	if err := e.store.Scan(ctx, indexPrefix(indexWho, "a1"), func(_, v []byte) error { lists++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if lists != 1 {
+		t.Fatalf("one commit wrote %d index lists for one value", lists)
+	}
+	got := indexes(queryAll(t, e.svc, "a1", QueryRequest{Who: "a1", Limit: 4}))
+	if len(got) != 15 || got[0] != 1 || got[14] != 29 {
+		t.Fatalf("a1: %v", got)
+	}
+	// A gap of zero would repeat a record: refused.
+	set(t, e.store, binary.BigEndian.AppendUint64(indexPrefix(indexWho, "a1"), 1), []byte{0})
+	if _, err := e.svc.Query(ctx, "a1", QueryRequest{Who: "a1"}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("damaged index list: %v", err)
 	}
 }

@@ -40,6 +40,7 @@ type sequencer struct {
 	added    [maxLevels][]tlog.Hash
 	loggedAt int64
 	buf      []byte // scratch for leaves; Batch.Set copies
+	postings map[postingKey][]int64
 
 	cp        signedCheckpoint
 	cpAt      time.Time // when cp was signed by this process (wall clock); zero: never
@@ -52,6 +53,7 @@ type sequencer struct {
 
 func (q *sequencer) init(t *tree, latest signedCheckpoint, loggedAt int64) {
 	q.size, q.last, q.cp, q.loggedAt, q.page = t.size, t.last, latest, loggedAt, -1
+	q.postings = map[postingKey][]int64{}
 }
 
 // loadPage restores the timestamp range of a partly filled last page, so
@@ -210,6 +212,7 @@ func (s *Service) commit() {
 	}
 	if q.size > start {
 		q.writePage(b)
+		q.writePostings(b)
 	}
 	b.Set([]byte(keySize), binary.BigEndian.AppendUint64(nil, uint64(q.size)))
 	var cp signedCheckpoint
@@ -274,12 +277,10 @@ func (s *Service) appendOne(b *kv.Batch, p *pending, pin int) error {
 			q.added[l] = append(q.added[l], h)
 		}
 	}
-	for _, f := range [...]struct {
-		field byte
-		value string
-	}{{indexWho, p.who}, {indexWhat, p.what}, {indexResource, p.resource}} {
+	for _, f := range [...]postingKey{{indexWho, p.who, 0}, {indexWhat, p.what, 0}, {indexResource, p.resource, 0}} {
 		if f.value != "" {
-			b.Set(binary.BigEndian.AppendUint64(indexPrefix(f.field, f.value), uint64(idx)), nil)
+			f.page = idx >> pageBits
+			q.postings[f] = append(q.postings[f], idx)
 		}
 	}
 	if page := idx >> pageBits; page != q.page {
@@ -292,6 +293,35 @@ func (s *Service) appendOne(b *kv.Batch, p *pending, pin int) error {
 	}
 	q.size++
 	return nil
+}
+
+// postingKey is one index list being built: a field value's records in
+// one page.
+type postingKey struct {
+	field byte
+	value string
+	page  int64
+}
+
+// writePostings writes, for each field value the commit's records carry,
+// one index entry listing them: the key is the value's prefix, the page
+// and the first record's index; the value, the gaps to the others as
+// uvarints. A commit of many records by a few agents writes a few keys
+// rather than three per record, which is most of what keeps group commit
+// fast; a commit of one record writes one per field, as before.
+func (q *sequencer) writePostings(b *kv.Batch) {
+	for k, idxs := range q.postings {
+		// The first index's top 6 bytes are the page, so the page's
+		// lists share a prefix.
+		key := binary.BigEndian.AppendUint64(indexPrefix(k.field, k.value), uint64(idxs[0]))
+		v := q.buf[:0]
+		for i := 1; i < len(idxs); i++ {
+			v = binary.AppendUvarint(v, uint64(idxs[i]-idxs[i-1]))
+		}
+		b.Set(key, v)
+		q.buf = v
+		delete(q.postings, k)
+	}
 }
 
 // writePage records the timestamp range of the current page.
