@@ -29,6 +29,26 @@ const (
 type Event struct {
 	Class  Class
 	Record Record
+	// Build, when set, makes the record on the Logger's goroutine rather
+	// than the emitter's: an emitter on a hot path (the engine's
+	// observer) then pays only for capturing what it saw, and an event
+	// dropped under pressure is never built at all. Build must be cheap,
+	// must not block, and must use nothing the emitter may change after
+	// Emit; it may run more than once. A zero Timestamp in what it
+	// returns is the time of Emit.
+	Build func() Record
+}
+
+// resolve replaces a deferred event's record with the one Build makes.
+func (e *Event) resolve() {
+	if e.Build == nil {
+		return
+	}
+	r := e.Build()
+	if r.Timestamp.IsZero() {
+		r.Timestamp = e.Record.Timestamp
+	}
+	e.Record, e.Build = r, nil
 }
 
 // Sink is where a Logger delivers records: *Service, or a client of a
@@ -163,7 +183,7 @@ func (l *Logger) poke() {
 // Emit hands an event to the logger and returns at once; it never waits
 // for the log or a disk. A zero Timestamp is set to now: the event's
 // time is when it happened, not when the log commits it. The logger
-// keeps the record: do not modify it afterwards. Emit fails only for an
+// keeps the record: do not modify it afterwards (or let Build make it). Emit fails only for an
 // unknown class, after Close, and for a critical event that must go to
 // the spool but is not a valid record (ordinary events are validated
 // when delivered, off the emitter's path; invalid ones are counted in
@@ -204,6 +224,7 @@ func (l *Logger) Emit(_ context.Context, e Event) error {
 // toSpool validates and encodes an event and queues it for the spool.
 // The caller holds mu.
 func (l *Logger) toSpool(ev spooled) error {
+	ev.ev.resolve()
 	body, err := ev.ev.Record.validate()
 	if err != nil {
 		l.rejected(&ev.ev.Record, err)
@@ -266,6 +287,9 @@ func (l *Logger) deliver(ctx context.Context) bool {
 		batch := l.take()
 		if len(batch) == 0 {
 			return true
+		}
+		for i := range batch {
+			batch[i].ev.resolve()
 		}
 		resolved, err := l.send(ctx, batch)
 		var done []uint64

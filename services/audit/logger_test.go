@@ -335,3 +335,36 @@ func TestLoggerInvalidEvents(t *testing.T) {
 		t.Fatalf("no spool path: %v", err)
 	}
 }
+
+// TestDeferredEventsBuiltByTheWriter: an event with Build is made into a
+// record on the Logger's goroutine, stamped with the time of Emit, and a
+// dropped one is never built.
+func TestDeferredEventsBuiltByTheWriter(t *testing.T) {
+	e := newLoggerEnv(t, LoggerConfig{BufferSize: 2, BatchSize: 1})
+	var built atomic.Int32
+	mk := func(what string) Event {
+		return Event{Build: func() Record {
+			built.Add(1)
+			return Record{Who: "a", What: what}
+		}}
+	}
+	before := time.Now()
+	e.gate.mu.Lock()
+	for _, w := range []string{"1", "2", "3", "4", "5"} {
+		if err := e.l.Emit(context.Background(), mk(w)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.gate.mu.Unlock()
+	flush(t, e.l)
+	rs := queryAll(t, e.svc, "auditor", QueryRequest{})
+	st := e.l.Stats()
+	if int(st.Delivered) != len(rs) || st.Delivered+st.Dropped != 5 || int(built.Load()) != len(rs) {
+		t.Fatalf("%d logged, stats %+v, %d built: a dropped event was built, or a built one lost", len(rs), st, built.Load())
+	}
+	for _, r := range rs {
+		if r.Timestamp.Before(before) || r.Timestamp.After(r.LoggedAt) {
+			t.Fatalf("timestamp %v not the time of Emit (logged %v)", r.Timestamp, r.LoggedAt)
+		}
+	}
+}
