@@ -166,7 +166,7 @@ func NewLogger(sink Sink, cfg LoggerConfig) (*Logger, error) {
 	if err != nil {
 		return nil, opError("new logger", "", err)
 	}
-	pending, _, _ := l.spool.counts()
+	pending, _ := l.spool.counts()
 	l.seq = uint64(pending)
 	go l.run()
 	l.poke()
@@ -470,7 +470,7 @@ func (l *Logger) Flush(ctx context.Context) error {
 		l.mu.Lock()
 		idle := l.n == 0 && !l.busy
 		l.mu.Unlock()
-		if pending, _, _ := l.spool.counts(); idle && pending == 0 {
+		if pending, _ := l.spool.counts(); idle && pending == 0 {
 			return nil
 		}
 		l.poke()
@@ -539,7 +539,7 @@ func (l *Logger) Stats() LoggerStats {
 	l.mu.Lock()
 	buffered, down := l.n, l.down
 	l.mu.Unlock()
-	pending, _, failed := l.spool.counts()
+	pending, failed := l.spool.counts()
 	return LoggerStats{
 		Emitted: l.emitted.Load(), Delivered: l.delivered.Load(), Dropped: l.dropped.Load(),
 		Spooled: l.spooled.Load(), Invalid: l.invalid.Load(),

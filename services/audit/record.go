@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -185,7 +184,20 @@ func (r *Record) validate() ([]byte, error) {
 	if len(r.Signature) > MaxSignatureLen {
 		return nil, detail(ErrTooLarge, "signature is %d bytes, limit %d", len(r.Signature), MaxSignatureLen)
 	}
-	return r.appendBody(nil), nil
+	return r.appendBody(make([]byte, 0, r.bodySize())), nil
+}
+
+// bodySize is the length appendBody will produce, so the buffer is
+// allocated once.
+func (r *Record) bodySize() int {
+	n := 8 + 1 + 7*2 + len(r.Source) + len(r.Who) + len(r.What) + len(r.Resource) + len(r.Why) + len(r.PolicyID) + len(r.TraceID) + 2
+	for _, l := range r.DelegationChain {
+		n += 2 + len(l)
+	}
+	for k, v := range r.Context {
+		n += 4 + len(k) + len(v)
+	}
+	return n + 2 + len(r.Signature) // room for the signature appended after
 }
 
 // checkString applies one field's rules: a length limit, valid UTF-8, and
@@ -220,7 +232,13 @@ func (r *Record) appendBody(dst []byte) []byte {
 		dst = appendString(dst, l)
 	}
 	dst = append(dst, byte(len(r.Context)))
-	for _, k := range slices.Sorted(maps.Keys(r.Context)) {
+	var small [8]string // most records carry a few entries: sort them without allocating
+	keys := small[:0]
+	for k := range r.Context {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		dst = appendString(dst, k)
 		dst = appendString(dst, r.Context[k])
 	}

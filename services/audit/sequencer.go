@@ -40,6 +40,9 @@ type sequencer struct {
 	added    [maxLevels][]tlog.Hash
 	loggedAt int64
 	buf      []byte // scratch for leaves; Batch.Set copies
+	key      []byte // scratch for keys
+	// frontier serves tlog's reads while appending record q.size.
+	frontier tlog.HashReader
 	postings map[postingKey][]int64
 
 	cp        signedCheckpoint
@@ -54,6 +57,9 @@ type sequencer struct {
 func (q *sequencer) init(t *tree, latest signedCheckpoint, loggedAt int64) {
 	q.size, q.last, q.cp, q.loggedAt, q.page = t.size, t.last, latest, loggedAt, -1
 	q.postings = map[postingKey][]int64{}
+	q.frontier = tlog.HashReaderFunc(func(ix []int64) ([]tlog.Hash, error) {
+		return frontierReader(q.size, &q.last).ReadHashes(ix)
+	})
 }
 
 // loadPage restores the timestamp range of a partly filled last page, so
@@ -264,14 +270,16 @@ func (s *Service) appendOne(b *kv.Batch, p *pending, pin int) error {
 	leaf = binary.BigEndian.AppendUint64(leaf, uint64(idx))
 	leaf = binary.BigEndian.AppendUint64(leaf, uint64(q.loggedAt))
 	leaf = append(leaf, p.tail...)
-	hashes, err := tlog.StoredHashesForRecordHash(idx, tlog.RecordHash(leaf), frontierReader(idx, &q.last))
+	hashes, err := tlog.StoredHashesForRecordHash(idx, tlog.RecordHash(leaf), q.frontier)
 	if err != nil {
 		return err
 	}
 	q.buf = leaf
-	b.Set(recordKey(idx), leaf)
+	q.key = binary.BigEndian.AppendUint64(append(q.key[:0], prefixRecords...), uint64(idx))
+	b.Set(q.key, leaf)
 	for l, h := range hashes {
-		b.Set(hashKey(l, idx>>l), h[:])
+		q.key = binary.BigEndian.AppendUint64(append(append(q.key[:0], prefixHashes...), byte(l)), uint64(idx>>l))
+		b.Set(q.key, h[:])
 		q.last[l] = h
 		if l >= pin {
 			q.added[l] = append(q.added[l], h)

@@ -54,7 +54,6 @@ type spool struct {
 	mu      sync.Mutex
 	queue   []spooled // waiting to be written and fsync'd
 	durable []spooled // in the file, not yet committed to the log; by seq
-	writes  uint64    // frames written, for stats
 	failed  uint64    // write or fsync failures
 
 	wake chan struct{}
@@ -219,7 +218,6 @@ func (s *spool) flush() bool {
 	s.size += int64(len(buf))
 	s.mu.Lock()
 	s.queue = s.queue[len(batch):]
-	s.writes += uint64(len(batch))
 	for _, e := range batch {
 		e.tail = nil // the file has it now
 		i, _ := slices.BinarySearchFunc(s.durable, e.seq, func(x spooled, seq uint64) int { return cmp.Compare(x.seq, seq) })
@@ -286,10 +284,10 @@ func (s *spool) committed(seqs []uint64) {
 }
 
 // counts returns the events waiting in the spool and the write failures.
-func (s *spool) counts() (pending int, writes, failed uint64) {
+func (s *spool) counts() (pending int, failed uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) + len(s.durable), s.writes, s.failed
+	return len(s.queue) + len(s.durable), s.failed
 }
 
 // close writes what is queued and closes the file.
