@@ -42,6 +42,7 @@ type config struct {
 	hostModules      []HostModule
 	// extensionCacheDir keeps compiled extensions across restarts.
 	extensionCacheDir string
+	observer          Observer
 }
 
 // Option configures an Engine.
@@ -132,7 +133,13 @@ func (e *Engine) Check(ctx context.Context, req Request) (Decision, error) {
 	return e.check(ctx, &req)
 }
 
-func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
+// check decides; when an observer is set, a deferred call tells it what
+// was returned (an open-coded defer: without an observer it costs a
+// flag test, and the decision is not copied through another frame).
+func (e *Engine) check(ctx context.Context, req *Request) (d Decision, err error) {
+	if o := e.cfg.observer; o != nil {
+		defer func() { o.Decided(ctx, *req, d, err) }()
+	}
 	start := mono()
 	if e.closed.Load() {
 		return denyError(ErrClosed), ErrClosed
@@ -178,7 +185,7 @@ func (e *Engine) check(ctx context.Context, req *Request) (Decision, error) {
 	if err != nil {
 		return denyError(err), err
 	}
-	d := m.decision()
+	d = m.decision()
 	if e.cache != nil && d.Kind == Allow {
 		e.cache.put(hash, key, snap.epoch, view.Revision(), start, d)
 	}

@@ -202,6 +202,9 @@ func (e *Engine) runExtensions(ctx context.Context, req *Request, d Decision, no
 		if err != nil {
 			var xe *ExtensionError
 			errors.As(err, &xe)
+			if o := e.cfg.observer; o != nil {
+				o.ExtensionFailed(ctx, *req, *xe)
+			}
 			e.cfg.logger.Warn("extension failed", "extension", x.name, "class", xe.Class, "detail", xe.Detail, "on_error", x.onError, "trace_id", req.TraceID)
 			if x.onError == "deny" {
 				return Decision{Kind: Deny, PolicyID: "ext:" + x.name, Reason: "extension " + x.name + " failed: " + string(xe.Class),

@@ -73,7 +73,8 @@ Exit codes: 0 success, 1 policy test failures, 2 bad input.`,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	policy.AddCommand(newValidateCmd(), newTestCmd())
-	root.AddCommand(newCheckCmd(), policy, newExtCmd(), newDemoCmd(), newVersionCmd(), newServeCmd(), newConfigCmd(), newVaultCmd())
+	root.AddCommand(newCheckCmd(), policy, newExtCmd(), newDemoCmd(), newVersionCmd(),
+		newServeCmd(), newConfigCmd(), newVaultCmd(), newAuditCmd())
 	return root
 }
 

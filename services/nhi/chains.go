@@ -101,6 +101,8 @@ func (s *Service) CreateDelegation(ctx context.Context, delegator, delegatee str
 	if err != nil {
 		return nil, opError(op, delegator, err)
 	}
+	s.emit(ctx, Event{Kind: EventDelegationCreated, AgentID: delegator, DelegateeID: delegatee, DelegationID: d.id.String(),
+		Permissions: d.Permissions(), ExpiresAt: d.ExpiresAt(), KeyVersion: d.keyVersion})
 	return d, nil
 }
 
@@ -430,7 +432,8 @@ func (s *Service) RevokeDelegation(ctx context.Context, id DelegationID) error {
 	defer s.life.RUnlock()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	if _, err := s.loadLink(ctx, id); err != nil {
+	link, err := s.loadLink(ctx, id)
+	if err != nil {
 		return opError(op, id.String(), err)
 	}
 	var b kv.Batch
@@ -468,6 +471,9 @@ func (s *Service) RevokeDelegation(ctx context.Context, id DelegationID) error {
 		return opError(op, id.String(), err)
 	}
 	s.ents.bump()
+	if b.Len() > 0 {
+		s.emit(ctx, Event{Kind: EventDelegationRevoked, AgentID: link.d.delegator, DelegateeID: link.d.delegatee, DelegationID: id.String(), Revoked: b.Len()})
+	}
 	return nil
 }
 

@@ -49,6 +49,9 @@ type Config struct {
 	// OwnerEntityType is the Cedar entity type of an agent's owner
 	// attribute.
 	OwnerEntityType string `toml:"owner_entity_type"`
+	// Events, when set, is told of every committed change (events.go):
+	// the audit trail's feed. It must not block.
+	Events EventHandler `toml:"-"`
 }
 
 // MaxChainLinks is the most links the delegation format can carry, and so

@@ -372,6 +372,7 @@ func (s *Service) Register(ctx context.Context, a AgentIdentity) (AgentIdentity,
 	s.rings.put(in.ID, &keyRing{versions: []*keyVersion{v}, signer: signer})
 	stored := in.clone()
 	s.setAgent(&stored)
+	s.emit(ctx, Event{Kind: EventAgentRegistered, AgentID: in.ID, OwnerID: in.OwnerID, Type: in.Type, KeyVersion: 1})
 	return in, nil
 }
 
@@ -430,6 +431,7 @@ func (s *Service) Update(ctx context.Context, id string, u AgentUpdate) (AgentId
 	}
 	stored := next.clone()
 	s.setAgent(&stored)
+	s.emit(ctx, Event{Kind: EventAgentUpdated, AgentID: id, Status: next.Status})
 	return next, nil
 }
 
@@ -476,6 +478,7 @@ func (s *Service) Revoke(ctx context.Context, id string) error {
 	// rather than keys that no longer open.
 	s.setAgent(&next)
 	s.invalidateRing(id)
+	s.emit(ctx, Event{Kind: EventAgentRevoked, AgentID: id})
 	return nil
 }
 

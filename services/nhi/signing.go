@@ -99,6 +99,7 @@ func (s *Service) RotateKeys(ctx context.Context, agentID string, overlap time.D
 	}
 	s.invalidateRing(agentID)
 	s.ents.bump()
+	s.emit(ctx, Event{Kind: EventKeysRotated, AgentID: agentID, KeyVersion: v.rec.Version})
 	pk, err := s.publicKeys(agentID, v)
 	if err != nil {
 		return PublicKeys{}, opError(op, agentID, err)
@@ -126,6 +127,7 @@ func (s *Service) RotateNodeKey(ctx context.Context, overlap time.Duration) erro
 	// still hold it. It goes to the garbage collector.
 	s.node.Store(ring)
 	s.ents.bump()
+	s.emit(ctx, Event{Kind: EventNodeKeyRotated, KeyVersion: ring.current().rec.Version})
 	return nil
 }
 

@@ -149,6 +149,7 @@ func (s *Service) IssueToken(ctx context.Context, agentID string, ttl time.Durat
 	if err != nil {
 		return "", opError(op, agentID, err)
 	}
+	s.emit(ctx, Event{Kind: EventTokenIssued, AgentID: agentID, TokenID: c.id.String(), ExpiresAt: time.UnixMilli(c.expiresAt).UTC()})
 	return tokenEncoding.EncodeToString(append(body, sig...)), nil
 }
 
@@ -293,6 +294,7 @@ func (s *Service) RevokeToken(ctx context.Context, token string) error {
 	}
 	s.revokedMu.Unlock()
 	s.ents.bump()
+	s.emit(ctx, Event{Kind: EventTokenRevoked, AgentID: c.agentID, TokenID: c.id.String()})
 	return nil
 }
 

@@ -1,0 +1,423 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Outcome is how the audited action ended (seed §9.2). The values are the
+// seed's protobuf numbers and the byte the leaf encoding carries.
+type Outcome uint8
+
+// Outcomes.
+const (
+	Success Outcome = 0
+	Failure Outcome = 1
+	Denied  Outcome = 2
+	Timeout Outcome = 3
+)
+
+var outcomeNames = [...]string{Success: "success", Failure: "failure", Denied: "denied", Timeout: "timeout"}
+
+// String returns success, failure, denied or timeout.
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return fmt.Sprintf("outcome(%d)", uint8(o))
+}
+
+func (o Outcome) valid() bool { return int(o) < len(outcomeNames) }
+
+// ParseOutcome is the inverse of Outcome.String.
+func ParseOutcome(s string) (Outcome, error) {
+	for i, n := range outcomeNames {
+		if n == s {
+			return Outcome(i), nil
+		}
+	}
+	return 0, detail(ErrInvalidArgument, "outcome %s (want success, failure, denied or timeout)", quote(s))
+}
+
+// MarshalText encodes the name.
+func (o Outcome) MarshalText() ([]byte, error) {
+	if !o.valid() {
+		return nil, detail(ErrInvalidArgument, "outcome %d", uint8(o))
+	}
+	return []byte(o.String()), nil
+}
+
+// UnmarshalText decodes the name.
+func (o *Outcome) UnmarshalText(b []byte) error {
+	v, err := ParseOutcome(string(b))
+	if err != nil {
+		return err
+	}
+	*o = v
+	return nil
+}
+
+// Record is one audit record (seed §9.2 AuditRecord) with what a
+// forensic reader needs besides: its position in the log, when the log
+// committed it, the emitting component, the deciding policy, a trace id
+// and a small context map. Index and LoggedAt are set by the log; the
+// rest is the emitter's.
+type Record struct {
+	// Index is the record's position in the log, from 0. Set by the log.
+	Index uint64 `json:"index"`
+	// LoggedAt is when the log committed the record. Set by the log.
+	LoggedAt time.Time `json:"logged_at"`
+	// Timestamp is when the audited action happened; zero means "now"
+	// when the record is logged.
+	Timestamp time.Time `json:"timestamp"`
+	// Source names the emitting component: "authz", "nhi", "vault", "ext:<name>"
+	// or, for records logged over the API, whatever the client says.
+	Source string `json:"source,omitempty"`
+	// Who is the acting identity: the authenticated agent id.
+	Who string `json:"who"`
+	// DelegationChain lists the identities Who acts for, origin first.
+	DelegationChain []string `json:"delegation_chain,omitempty"`
+	// What is the action or event: an authorized action's id
+	// ("send_email") or a service event ("nhi.agent_registered").
+	What string `json:"what"`
+	// Resource is what the action was on, in Cedar form (Doc::"q3") for
+	// decisions.
+	Resource string `json:"resource,omitempty"`
+	// Why is the reason: a deny's @reason, an error, a justification.
+	Why     string  `json:"why,omitempty"`
+	Outcome Outcome `json:"outcome"`
+	// PolicyID is the policy that decided, when one did.
+	PolicyID string `json:"policy_id,omitempty"`
+	// TraceID correlates the record with a distributed trace.
+	TraceID string `json:"trace_id,omitempty"`
+	// Context holds a few more facts as strings (the decision kind, a
+	// token id, a delegation id). Never put secrets in it.
+	Context map[string]string `json:"context,omitempty"`
+	// Signature is an optional signature by Who over SigningPayload, in
+	// the crypto package's encoding (seed HybridSignature).
+	Signature []byte `json:"signature,omitempty"`
+}
+
+// Format limits of encoding version 1. They bound what any log can hold,
+// whatever its configuration; Config.MaxRecordBytes may only lower the
+// total. Short identifiers keep index keys well under the store's key
+// limit.
+const (
+	MaxSourceLen         = 64
+	MaxIDLen             = 256 // Who, What, PolicyID, TraceID, each chain link
+	MaxResourceLen       = 1024
+	MaxWhyLen            = 4096
+	MaxChainLinks        = 32
+	MaxContextEntries    = 64
+	MaxContextKeyLen     = 128
+	MaxContextValueLen   = 4096
+	MaxSignatureLen      = 8192
+	maxEncodedRecordSize = 64 << 10
+)
+
+// Leaf encoding, version 1 (docs/audit.md has the byte layout).
+const (
+	leafVersion    = 1
+	leafHeaderSize = 1 + 8 + 8 // version, index, logged_at
+)
+
+// signingDomain prefixes SigningPayload, so a signature over an audit
+// record can never be taken for a signature over anything else.
+const signingDomain = "creto-audit-record/v1\n"
+
+// maxTimestamp is the last instant an int64 of nanoseconds can hold.
+var maxTimestamp = time.Unix(0, 1<<63-1)
+
+// validate checks every field against the format limits and returns the
+// record's body encoding (everything but index, logged_at and signature).
+func (r *Record) validate() ([]byte, error) {
+	if r.Timestamp.Before(time.Unix(0, 0)) || r.Timestamp.After(maxTimestamp) {
+		return nil, detail(ErrInvalidArgument, "timestamp outside 1970..2262")
+	}
+	if !r.Outcome.valid() {
+		return nil, detail(ErrInvalidArgument, "outcome %d", uint8(r.Outcome))
+	}
+	checks := []struct {
+		name     string
+		v        string
+		max      int
+		required bool
+		id       bool
+	}{
+		{"source", r.Source, MaxSourceLen, false, true},
+		{"who", r.Who, MaxIDLen, true, true},
+		{"what", r.What, MaxIDLen, true, true},
+		{"resource", r.Resource, MaxResourceLen, false, true},
+		{"why", r.Why, MaxWhyLen, false, false},
+		{"policy_id", r.PolicyID, MaxIDLen, false, true},
+		{"trace_id", r.TraceID, MaxIDLen, false, true},
+	}
+	for _, c := range checks {
+		if err := checkString(c.name, c.v, c.max, c.required, c.id); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.DelegationChain) > MaxChainLinks {
+		return nil, detail(ErrTooLarge, "delegation chain has %d links, limit %d", len(r.DelegationChain), MaxChainLinks)
+	}
+	for i, l := range r.DelegationChain {
+		if err := checkString(fmt.Sprintf("delegation_chain[%d]", i), l, MaxIDLen, true, true); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.Context) > MaxContextEntries {
+		return nil, detail(ErrTooLarge, "context has %d entries, limit %d", len(r.Context), MaxContextEntries)
+	}
+	for k, v := range r.Context {
+		if err := checkString("context key", k, MaxContextKeyLen, true, true); err != nil {
+			return nil, err
+		}
+		if err := checkString("context value", v, MaxContextValueLen, false, false); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.Signature) > MaxSignatureLen {
+		return nil, detail(ErrTooLarge, "signature is %d bytes, limit %d", len(r.Signature), MaxSignatureLen)
+	}
+	return r.appendBody(make([]byte, 0, r.bodySize())), nil
+}
+
+// bodySize is the length appendBody will produce, so the buffer is
+// allocated once.
+func (r *Record) bodySize() int {
+	n := 8 + 1 + 7*2 + len(r.Source) + len(r.Who) + len(r.What) + len(r.Resource) + len(r.Why) + len(r.PolicyID) + len(r.TraceID) + 2
+	for _, l := range r.DelegationChain {
+		n += 2 + len(l)
+	}
+	for k, v := range r.Context {
+		n += 4 + len(k) + len(v)
+	}
+	return n + 2 + len(r.Signature) // room for the signature appended after
+}
+
+// checkString applies one field's rules: a length limit, valid UTF-8, and
+// for identifiers no control characters, so an id printed by the CLI or a
+// log viewer cannot forge lines.
+func checkString(name, v string, max int, required, id bool) error {
+	switch {
+	case required && v == "":
+		return detail(ErrInvalidArgument, "%s is empty", name)
+	case len(v) > max:
+		return detail(ErrTooLarge, "%s is %d bytes, limit %d", name, len(v), max)
+	case !utf8.ValidString(v):
+		return detail(ErrInvalidArgument, "%s is not valid UTF-8", name)
+	case id && strings.IndexFunc(v, isControl) >= 0:
+		return detail(ErrInvalidArgument, "%s contains a control character", name)
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+// appendBody appends the emitter's part of the encoding: timestamp,
+// outcome, the strings, the chain and the context, keys sorted.
+func (r *Record) appendBody(dst []byte) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.Timestamp.UnixNano()))
+	dst = append(dst, byte(r.Outcome))
+	for _, s := range [...]string{r.Source, r.Who, r.What, r.Resource, r.Why, r.PolicyID, r.TraceID} {
+		dst = appendString(dst, s)
+	}
+	dst = append(dst, byte(len(r.DelegationChain)))
+	for _, l := range r.DelegationChain {
+		dst = appendString(dst, l)
+	}
+	dst = append(dst, byte(len(r.Context)))
+	var small [8]string // most records carry a few entries: sort them without allocating
+	keys := small[:0]
+	for k := range r.Context {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		dst = appendString(dst, k)
+		dst = appendString(dst, r.Context[k])
+	}
+	return dst
+}
+
+func appendString[T string | []byte](dst []byte, s T) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
+	return append(dst, s...)
+}
+
+// appendLeaf appends the full leaf: header, body, signature.
+func appendLeaf(dst []byte, index uint64, loggedAt int64, body, sig []byte) []byte {
+	dst = append(dst, leafVersion)
+	dst = binary.BigEndian.AppendUint64(dst, index)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(loggedAt))
+	dst = append(dst, body...)
+	return appendString(dst, sig)
+}
+
+// SigningPayload returns the bytes Signature covers: a domain prefix and
+// the record's body encoding — everything but Index, LoggedAt and the
+// signature itself, which are not known when the emitter signs. Zero
+// Timestamp is not filled in here: sign a record whose Timestamp is set.
+func (r *Record) SigningPayload() ([]byte, error) {
+	body, err := r.validate()
+	if err != nil {
+		return nil, opError("signing payload", "", err)
+	}
+	return append([]byte(signingDomain), body...), nil
+}
+
+// EncodeLeaf returns the record's leaf encoding (docs/audit.md), the bytes
+// whose RFC 6962 leaf hash is in the tree. Index and LoggedAt are encoded
+// as they are.
+func EncodeLeaf(r *Record) ([]byte, error) {
+	body, err := r.validate()
+	if err != nil {
+		return nil, opError("encode leaf", "", err)
+	}
+	if r.LoggedAt.Before(time.Unix(0, 0)) || r.LoggedAt.After(maxTimestamp) {
+		return nil, opError("encode leaf", "", detail(ErrInvalidArgument, "logged_at outside 1970..2262"))
+	}
+	return appendLeaf(nil, r.Index, r.LoggedAt.UnixNano(), body, r.Signature), nil
+}
+
+// DecodeLeaf parses a leaf encoding. It is strict: every byte string it
+// accepts is the encoding of exactly one record, which EncodeLeaf gives
+// back byte for byte, so two different leaves can never decode to the
+// same record.
+func DecodeLeaf(b []byte) (Record, error) {
+	r, err := decodeLeaf(b)
+	if err != nil {
+		return Record{}, fmt.Errorf("audit: decode leaf: %w: %w", ErrMalformed, err)
+	}
+	return r, nil
+}
+
+func decodeLeaf(b []byte) (Record, error) {
+	var r Record
+	if len(b) > maxEncodedRecordSize {
+		return r, fmt.Errorf("%d bytes, limit %d", len(b), maxEncodedRecordSize)
+	}
+	d := decoder{b: b}
+	if v := d.byte(); v != leafVersion {
+		if d.err != nil {
+			return r, d.err
+		}
+		return r, fmt.Errorf("version %d, this build reads %d", v, leafVersion)
+	}
+	r.Index = d.u64()
+	loggedAt, ts := d.u64(), d.u64()
+	r.Outcome = Outcome(d.byte())
+	for _, f := range [...]struct {
+		p   *string
+		max int
+	}{
+		{&r.Source, MaxSourceLen}, {&r.Who, MaxIDLen}, {&r.What, MaxIDLen}, {&r.Resource, MaxResourceLen},
+		{&r.Why, MaxWhyLen}, {&r.PolicyID, MaxIDLen}, {&r.TraceID, MaxIDLen},
+	} {
+		*f.p = d.str(f.max)
+	}
+	if n := int(d.byte()); n > 0 {
+		r.DelegationChain = make([]string, 0, min(n, MaxChainLinks))
+		for range n {
+			r.DelegationChain = append(r.DelegationChain, d.str(MaxIDLen))
+		}
+	}
+	if n := int(d.byte()); n > 0 {
+		r.Context = make(map[string]string, min(n, MaxContextEntries))
+		prev := ""
+		for i := range n {
+			k, v := d.str(MaxContextKeyLen), d.str(MaxContextValueLen)
+			if d.err == nil && i > 0 && k <= prev {
+				return r, fmt.Errorf("context keys not strictly ascending at %s", quote(k))
+			}
+			r.Context[k], prev = v, k
+		}
+	}
+	if sig := d.bytes(MaxSignatureLen); len(sig) > 0 {
+		r.Signature = bytes.Clone(sig) // b may be a buffer the caller reuses
+	}
+	if d.err != nil {
+		return r, d.err
+	}
+	if len(d.b) != 0 {
+		return r, fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	if int64(loggedAt) < 0 || int64(ts) < 0 {
+		return r, fmt.Errorf("negative time")
+	}
+	r.LoggedAt = time.Unix(0, int64(loggedAt)).UTC()
+	r.Timestamp = time.Unix(0, int64(ts)).UTC()
+	// The field rules are those Log applies, so a leaf that decodes is a
+	// record Log could have written.
+	if _, err := r.validate(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// leafWho reads only the Who of a leaf the log wrote, which is all an
+// access check needs, without decoding the rest.
+func leafWho(leaf []byte) (string, error) {
+	d := decoder{b: leaf}
+	if v := d.byte(); v != leafVersion && d.err == nil {
+		return "", fmt.Errorf("version %d", v)
+	}
+	d.take(leafHeaderSize - 1 + 8 + 1) // index, logged_at, timestamp, outcome
+	d.bytes(MaxSourceLen)
+	who := d.str(MaxIDLen)
+	return who, d.err
+}
+
+// decoder reads big-endian fields, remembering the first error so the
+// caller checks once.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if len(d.b) < n {
+		d.err = fmt.Errorf("truncated: need %d bytes, have %d", n, len(d.b))
+		return nil
+	}
+	out := d.b[:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *decoder) byte() byte {
+	if b := d.take(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (d *decoder) u64() uint64 {
+	if b := d.take(8); b != nil {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (d *decoder) bytes(max int) []byte {
+	lb := d.take(2)
+	if lb == nil {
+		return nil
+	}
+	n := int(binary.BigEndian.Uint16(lb))
+	if n > max && d.err == nil {
+		d.err = fmt.Errorf("field of %d bytes, limit %d", n, max)
+		return nil
+	}
+	return d.take(n)
+}
+
+func (d *decoder) str(max int) string { return string(d.bytes(max)) }
