@@ -1,0 +1,322 @@
+package consensus
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/creto-systems/creto/internal/kv"
+)
+
+// The timestamp oracle, after TiDB PD: the leader persists a high-water
+// mark of physical time through raft, a window ahead of the timestamps it
+// serves, and serves timestamps from memory under it with one atomic add.
+// A new leader starts at or above the highest mark ever committed, so
+// timestamps never go back across leader changes, even if a clock does.
+//
+// A leader serves only while it holds a lease: it re-verifies its
+// leadership with a quorum (raft's VerifyLeader) every HeartbeatTimeout/10
+// and may serve for HeartbeatTimeout/2 after the start of the last
+// successful verification. A follower that heard from this leader will not
+// vote for anyone else until HeartbeatTimeout after that, so a deposed
+// leader stops serving before its successor can start. This assumes the
+// nodes' clocks run at about the same rate (not that they agree) — the
+// usual assumption of leader leases.
+
+// tsoType is the internal command that raises the high-water mark.
+const tsoType = reservedPrefix + "tso"
+
+var keyHighWater = []byte("hwm")
+
+// tsoHandler keeps the highest high-water mark ever proposed (in
+// milliseconds); its payload and result are 8 big-endian bytes.
+type tsoHandler struct{}
+
+func (tsoHandler) Validate(payload []byte) error {
+	if len(payload) != 8 {
+		return invalid(nil, "high-water mark of %d bytes", len(payload))
+	}
+	return nil
+}
+
+func (h tsoHandler) Apply(tx *Tx, payload []byte) ([]byte, error) {
+	if err := h.Validate(payload); err != nil {
+		return nil, err
+	}
+	mark := binary.BigEndian.Uint64(payload)
+	old, err := readUint64(tx, keyHighWater)
+	if err != nil {
+		return nil, err
+	}
+	mark = max(mark, old)
+	v := be64(mark)
+	return v, tx.Set(keyHighWater, v)
+}
+
+// readUint64 reads an 8-byte counter, 0 when absent.
+func readUint64(tx *Tx, key []byte) (uint64, error) {
+	v, err := tx.Get(key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	case len(v) != 8:
+		return 0, fmt.Errorf("%w: counter %q of %d bytes", ErrCorrupt, key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// tso is the leader's in-memory oracle.
+type tso struct {
+	// last is the last Logical value issued by this node.
+	last atomic.Uint64
+	// limit is the committed high-water mark in milliseconds: every
+	// timestamp served has a physical part below it. 0: not serving.
+	limit atomic.Uint64
+	// lease is the monotonic deadline (since epoch) until which this node
+	// may act as leader; 0: no lease.
+	lease atomic.Int64
+	epoch time.Time
+}
+
+func newTSO() *tso { return &tso{epoch: time.Now()} }
+
+// mono is monotonic time since the oracle started.
+func (t *tso) mono() int64 { return int64(time.Since(t.epoch)) }
+
+func (t *tso) leaseValid() bool { return t.mono() < t.lease.Load() }
+
+// extendLease moves the lease deadline forward (never back).
+func (t *tso) extendLease(until int64) {
+	for {
+		old := t.lease.Load()
+		if until <= old || t.lease.CompareAndSwap(old, until) {
+			return
+		}
+	}
+}
+
+// stop ends serving at once: the lease and the window are gone.
+func (t *tso) stop() {
+	t.lease.Store(0)
+	t.limit.Store(0)
+}
+
+// start begins serving from physical time from (ms) under mark.
+func (t *tso) start(from, mark uint64) {
+	t.raise(from << logicalBits)
+	t.limit.Store(mark)
+}
+
+// raise moves last up to v if it is below.
+func (t *tso) raise(v uint64) {
+	for {
+		old := t.last.Load()
+		if v <= old || t.last.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// allocate reserves n consecutive Logical values and returns the first.
+func (t *tso) allocate(n uint32) (uint64, error) {
+	if !t.leaseValid() {
+		return 0, noQuorum("leadership is not confirmed by a quorum")
+	}
+	limit := t.limit.Load()
+	if limit == 0 {
+		return 0, unavailable("the new leader is still loading the timestamp high-water mark")
+	}
+	v := t.last.Add(uint64(n))
+	if v>>logicalBits >= limit {
+		return 0, unavailable("the timestamp window is exhausted until the high-water mark is raised")
+	}
+	return v - uint64(n) + 1, nil
+}
+
+// lead runs the oracle for one term of leadership, until ctx ends.
+func (n *Node) lead(ctx context.Context) {
+	defer n.tso.stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.renewLease(ctx)
+	}()
+	defer func() { <-done }()
+
+	// Every entry of earlier terms must be applied before the mark is
+	// read, or a mark committed by the previous leader could be missed.
+	if err := n.raft.Barrier(n.cfg.ElectionTimeout).Error(); err != nil {
+		n.log.Warn("consensus: leader barrier failed", "error", err)
+		return
+	}
+	mark, err := n.readHighWater(ctx)
+	if err != nil {
+		n.log.Error("consensus: reading the timestamp high-water mark", "error", err)
+		return
+	}
+	window := uint64(n.cfg.TSOWindow / time.Millisecond)
+	from := max(unixMillis(n.now()), mark, n.tso.last.Load()>>logicalBits+1)
+	if mark, err = n.persistHighWater(ctx, from+window); err != nil {
+		n.log.Warn("consensus: persisting the timestamp high-water mark", "error", err)
+		return
+	}
+	n.tso.start(from, mark)
+	n.log.Info("consensus: serving timestamps", "from_ms", from, "high_water_ms", mark)
+
+	tick := time.NewTicker(n.cfg.TSOUpdateInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := n.advanceTSO(ctx, window); err != nil {
+			n.log.Warn("consensus: raising the timestamp high-water mark", "error", err)
+		}
+	}
+}
+
+// advanceTSO moves the physical part up to the wall clock and, when less
+// than half the window is left, persists a new high-water mark first.
+func (n *Node) advanceTSO(ctx context.Context, window uint64) error {
+	now := unixMillis(n.now())
+	current := max(now, n.tso.last.Load()>>logicalBits)
+	limit := n.tso.limit.Load()
+	if limit == 0 {
+		return nil
+	}
+	if current+window/2 >= limit {
+		mark, err := n.persistHighWater(ctx, current+window)
+		if err != nil {
+			return err
+		}
+		n.tso.limit.Store(mark)
+		limit = mark
+	}
+	// Never move the physical part onto the mark itself: what is served
+	// must stay below what is committed.
+	n.tso.raise(min(now, limit-1) << logicalBits)
+	return nil
+}
+
+func (n *Node) readHighWater(ctx context.Context) (uint64, error) {
+	v, err := n.store.Get(ctx, []byte(handlerPrefix(tsoType)+string(keyHighWater)))
+	if err != nil {
+		if errors.Is(err, kv.ErrNotFound) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: high-water mark of %d bytes", ErrCorrupt, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// persistHighWater commits a mark through raft and returns the highest
+// mark committed, which may be above the one asked for.
+func (n *Node) persistHighWater(ctx context.Context, mark uint64) (uint64, error) {
+	env := envelope{typ: tsoType, caller: n.id, payload: be64(mark)}
+	res, err := n.apply(ctx, env.encode())
+	if err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(res.data), nil
+}
+
+// renewLease keeps the leadership lease fresh until ctx ends.
+func (n *Node) renewLease(ctx context.Context) {
+	lease := int64(n.cfg.HeartbeatTimeout / 2)
+	every := max(n.cfg.HeartbeatTimeout/10, time.Millisecond)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := n.tso.mono()
+		if err := n.raft.VerifyLeader().Error(); err == nil {
+			n.tso.extendLease(start + lease)
+		}
+		t.Reset(every)
+	}
+}
+
+// GetTimestampRequest asks for Count consecutive timestamps.
+type GetTimestampRequest struct {
+	// Count is how many timestamps (0 means 1, at most
+	// Config.MaxTimestampBatch): one call reserves a contiguous range of
+	// Logical values, as TiDB's clients batch requests.
+	Count uint32
+	// AllowLocal asks for local timestamps from this node's HLC when
+	// consensus is unavailable (ErrUnavailable, ErrNoQuorum) instead of an
+	// error (seed §8.4). They come back with Consensus false and a
+	// Warning. ErrNotLeader is still returned: the leader is reachable,
+	// ask it.
+	AllowLocal bool
+}
+
+// TimestampResult holds Count timestamps: Timestamp, then the same with
+// Logical + 1 … Logical + Count - 1 (see At).
+type TimestampResult struct {
+	Timestamp
+	Count uint32
+	// Consensus is true for timestamps from the cluster's oracle, ordered
+	// with every other; false for local fallback timestamps, ordered only
+	// with this node's.
+	Consensus bool
+	// Warning says why local timestamps were returned.
+	Warning string
+}
+
+// At returns the i-th timestamp of the range (i < Count).
+func (r TimestampResult) At(i uint32) Timestamp {
+	return makeTimestamp(r.Logical+uint64(i), r.NodeID)
+}
+
+// GetTimestamp returns timestamps from the cluster's oracle, strictly
+// increasing across all callers and leader changes. Only the leader
+// serves them, from memory (no raft round trip per call).
+func (n *Node) GetTimestamp(ctx context.Context, caller string, req GetTimestampRequest) (TimestampResult, error) {
+	if err := n.authorize(ctx, caller, OpTimestamp, ""); err != nil {
+		return TimestampResult{}, err
+	}
+	count := max(req.Count, 1)
+	if count > n.cfg.MaxTimestampBatch {
+		return TimestampResult{}, invalid(ErrTooLarge, "%d timestamps in one call (limit %d)", count, n.cfg.MaxTimestampBatch)
+	}
+	first, err := n.reserve(count)
+	if err == nil {
+		return TimestampResult{Timestamp: makeTimestamp(first, n.id), Count: count, Consensus: true}, nil
+	}
+	if !req.AllowLocal || !errors.Is(err, ErrUnavailable) {
+		return TimestampResult{}, err
+	}
+	// Local timestamps stay above what this node served as leader.
+	n.hlc.Observe(makeTimestamp(n.tso.last.Load(), n.id))
+	return TimestampResult{
+		Timestamp: makeTimestamp(n.hlc.next(uint64(count)), n.id),
+		Count:     count,
+		Warning:   fmt.Sprintf("consensus unavailable, local timestamp ordered on this node only: %v", err),
+	}, nil
+}
+
+func (n *Node) reserve(count uint32) (uint64, error) {
+	if err := n.usable(); err != nil {
+		return 0, err
+	}
+	if n.raft.State() != raft.Leader {
+		return 0, n.notLeader()
+	}
+	return n.tso.allocate(count)
+}
