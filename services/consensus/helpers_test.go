@@ -90,9 +90,9 @@ func testConfig(t testing.TB, id string) Config {
 	return Config{
 		NodeID:             id,
 		BindAddress:        "127.0.0.1:0",
-		HeartbeatTimeout:   200 * time.Millisecond,
-		ElectionTimeout:    200 * time.Millisecond,
-		LeaderLeaseTimeout: 100 * time.Millisecond,
+		HeartbeatTimeout:   600 * time.Millisecond,
+		ElectionTimeout:    600 * time.Millisecond,
+		LeaderLeaseTimeout: 400 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
 		TSOWindow:          500 * time.Millisecond,
 		TSOUpdateInterval:  10 * time.Millisecond,
@@ -112,7 +112,23 @@ type testNode struct {
 	now   func() time.Time
 	net   *network
 	store kv.Store
-	n     *Node
+	n     *Node // set and cleared by the test goroutine only
+
+	mu   sync.Mutex
+	live *Node // what client goroutines see (node)
+}
+
+// node returns the running node, or nil; safe from any goroutine.
+func (tn *testNode) node() *Node {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	return tn.live
+}
+
+func (tn *testNode) setLive(n *Node) {
+	tn.mu.Lock()
+	tn.live = n
+	tn.mu.Unlock()
 }
 
 func newTestNode(t testing.TB, id string, configure func(*Config)) *testNode {
@@ -145,12 +161,14 @@ func (tn *testNode) start() {
 		tn.t.Fatalf("open %s: %v", tn.id, err)
 	}
 	tn.n = n
+	tn.setLive(n)
 	tn.cfg.BindAddress = n.Address() // the same port after a restart
 }
 
 // kill closes the node and its store, as a crash would leave them (minus
 // whatever was not fsync'd).
 func (tn *testNode) kill() {
+	tn.setLive(nil)
 	if tn.n != nil {
 		_ = tn.n.Close()
 		tn.n = nil
@@ -311,21 +329,24 @@ func (c *cluster) waitMembers(size int) {
 	c.t.Fatalf("the cluster did not reach %d voters", size)
 }
 
-// waitApplied waits until every live node has applied the leader's last
-// index.
+// waitApplied waits until every live node's state machine has applied
+// what the leader's has, and the leader's stopped moving.
 func (c *cluster) waitApplied() {
 	c.t.Helper()
-	leader := c.waitLeader()
-	target := leader.status().LastLogIndex
 	deadline := time.Now().Add(20 * time.Second)
-	for _, tn := range c.live() {
-		for tn.status().AppliedIndex < target {
-			if time.Now().After(deadline) {
-				c.t.Fatalf("%s did not apply up to %d", tn.id, target)
-			}
-			time.Sleep(5 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		leader := c.waitLeader()
+		target := leader.n.fsm.applied.Load()
+		same := true
+		for _, tn := range c.live() {
+			same = same && tn.n.fsm.applied.Load() == target
 		}
+		if same && leader.n.fsm.applied.Load() == target {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
+	c.t.Fatal("the nodes did not converge")
 }
 
 // network is a StreamLayer fabric for tests: real TCP on loopback, with

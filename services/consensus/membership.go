@@ -65,8 +65,11 @@ type ClusterStatus struct {
 	// any.
 	LeaderID      string
 	LeaderAddress string
-	// Term is the current raft term; CommitIndex, AppliedIndex and
-	// LastLogIndex are this node's log positions.
+	// Term is the current raft term; CommitIndex and LastLogIndex are this
+	// node's log positions. AppliedIndex is the last entry whose effect is
+	// durable in the store (what ReadEvents and Get see); raft's own
+	// no-op and barrier entries are not counted, so it may stay a little
+	// below CommitIndex.
 	Term         uint64
 	CommitIndex  uint64
 	AppliedIndex uint64
@@ -100,7 +103,7 @@ func (n *Node) GetClusterStatus(ctx context.Context, caller string) (ClusterStat
 		LeaderAddress: string(leaderAddr),
 		Term:          n.raft.CurrentTerm(),
 		CommitIndex:   n.raft.CommitIndex(),
-		AppliedIndex:  n.raft.AppliedIndex(),
+		AppliedIndex:  n.fsm.applied.Load(),
 		LastLogIndex:  n.raft.LastIndex(),
 	}
 	st.Writable = n.writable() == nil
@@ -376,10 +379,10 @@ func (n *Node) Join(ctx context.Context, caller string, leader Admin) error {
 	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for n.raft.AppliedIndex() < res.Index {
+	for n.fsm.applied.Load() < res.Index {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("consensus: join: catching up to index %d (at %d): %w", res.Index, n.raft.AppliedIndex(), ctx.Err())
+			return fmt.Errorf("consensus: join: catching up to index %d (at %d): %w", res.Index, n.fsm.applied.Load(), ctx.Err())
 		case <-n.stop:
 			return ErrClosed
 		case <-tick.C:

@@ -13,12 +13,14 @@ import (
 	"github.com/creto-systems/creto/internal/kv"
 )
 
-// orderOneByOne orders k single-event batches with ids prefix-0 …
-func orderOneByOne(t testing.TB, n *Node, prefix string, k int) {
+// orderOneByOne orders k single-event batches with ids prefix-0 … and
+// payloads of size bytes.
+func orderOneByOne(t testing.TB, n *Node, prefix string, k, size int) {
 	t.Helper()
+	payload := bytes.Repeat([]byte{'p'}, size)
 	for i := range k {
 		if _, err := n.OrderEvents(context.Background(), "agent", OrderEventsRequest{
-			Events: []Event{{ID: fmt.Sprintf("%s-%d", prefix, i), Payload: []byte("payload")}},
+			Events: []Event{{ID: fmt.Sprintf("%s-%d", prefix, i), Payload: payload}},
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +68,7 @@ func tailSegment(t testing.TB, tn *testNode) (string, []byte, int) {
 func TestTornLogTailIsDiscarded(t *testing.T) {
 	tn := newTestNode(t, "solo", nil)
 	waitServing(t, tn)
-	orderOneByOne(t, tn.n, "e", 20)
+	orderOneByOne(t, tn.n, "e", 20, 8)
 	tn.kill()
 
 	path, data, end := tailSegment(t, tn)
@@ -82,7 +84,7 @@ func TestTornLogTailIsDiscarded(t *testing.T) {
 	if len(got) != 20 || got[19].ID != "e-19" {
 		t.Fatalf("after a torn tail: %d events", len(got))
 	}
-	orderOneByOne(t, tn.n, "f", 1)
+	orderOneByOne(t, tn.n, "f", 1, 8)
 	if got := readAll(t, tn.n); len(got) != 21 || got[20].Sequence != 21 {
 		t.Fatalf("writing after recovery: %+v", got[len(got)-1])
 	}
@@ -94,7 +96,7 @@ func TestTornLogTailIsDiscarded(t *testing.T) {
 func TestLogMissingAppliedEntriesFailsOpen(t *testing.T) {
 	tn := newTestNode(t, "solo", nil)
 	waitServing(t, tn)
-	orderOneByOne(t, tn.n, "e", 40)
+	orderOneByOne(t, tn.n, "e", 40, 8)
 	tn.kill()
 
 	path, data, end := tailSegment(t, tn)
@@ -129,7 +131,7 @@ func TestStoreRebuiltFromSnapshot(t *testing.T) {
 		c.TrailingLogs = 5
 	})
 	waitServing(t, tn)
-	orderOneByOne(t, tn.n, "e", 30)
+	orderOneByOne(t, tn.n, "e", 30, 8)
 	for range 3 {
 		if _, err := tn.n.Propose(ctx, "agent", Command{Type: counterType, Payload: []byte("c")}); err != nil {
 			t.Fatal(err)
@@ -138,7 +140,7 @@ func TestStoreRebuiltFromSnapshot(t *testing.T) {
 	if err := tn.n.raft.Snapshot().Error(); err != nil {
 		t.Fatal(err)
 	}
-	orderOneByOne(t, tn.n, "f", 5)
+	orderOneByOne(t, tn.n, "f", 5, 8)
 	if _, err := tn.n.Propose(ctx, "agent", Command{Type: counterType, Payload: []byte("c")}); err != nil {
 		t.Fatal(err)
 	}

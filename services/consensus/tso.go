@@ -152,7 +152,7 @@ func (n *Node) lead(ctx context.Context) {
 
 	// Every entry of earlier terms must be applied before the mark is
 	// read, or a mark committed by the previous leader could be missed.
-	if err := n.raft.Barrier(n.cfg.ElectionTimeout).Error(); err != nil {
+	if err := wait(ctx, n.raft.Barrier(n.cfg.ElectionTimeout)); err != nil {
 		n.log.Warn("consensus: leader barrier failed", "error", err)
 		return
 	}
@@ -245,7 +245,9 @@ func (n *Node) renewLease(ctx context.Context) {
 		case <-t.C:
 		}
 		start := n.tso.mono()
-		if err := n.raft.VerifyLeader().Error(); err == nil {
+		// raft leaves a verification pending forever if it shuts down
+		// meanwhile, so wait on ctx too.
+		if err := wait(ctx, n.raft.VerifyLeader()); err == nil {
 			n.tso.extendLease(start + lease)
 		}
 		t.Reset(every)
