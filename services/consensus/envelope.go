@@ -94,7 +94,7 @@ func (r *reader) byte() byte {
 
 func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(v) { // one encoding per value
 		r.fail("bad varint")
 		return 0
 	}

@@ -255,17 +255,6 @@ func (c *cluster) join(ctx context.Context, tn *testNode) error {
 	}
 }
 
-// node returns the test node with the given id.
-func (c *cluster) node(id string) *testNode {
-	for _, tn := range c.nodes {
-		if tn.id == id {
-			return tn
-		}
-	}
-	c.t.Fatalf("no node %s", id)
-	return nil
-}
-
 // live returns the nodes that are running.
 func (c *cluster) live() []*testNode {
 	var out []*testNode
