@@ -332,3 +332,50 @@ func TestSnapshotInstallAndMembership(t *testing.T) {
 	c.nodes = c.nodes[:3]
 	c.waitMembers(3)
 }
+
+// A leader cut off with entries it could not commit becomes a follower
+// whose log suffix conflicts with the new leader's; raft truncates it.
+// The node must still open afterwards: raft-wal v0.4.0 sealed such a
+// segment without its index and panicked on the next start
+// (hashicorp/raft-wal#31, fixed in v0.4.1).
+func TestDivergedLeaderRestarts(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, 3, nil)
+	old := c.waitLeader()
+	orderOneByOne(t, old.n, "a", 5, 8)
+	var others []string
+	for _, tn := range c.nodes {
+		if tn != old {
+			others = append(others, tn.id)
+		}
+	}
+	c.net.isolate(old.id, others...)
+	// Within its lease the cut-off leader still appends; nothing commits.
+	appended := 0
+	for i := range 5 {
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := old.n.OrderEvents(cctx, "agent", OrderEventsRequest{Events: []Event{{ID: "lost-" + strconv.Itoa(i)}}})
+		cancel()
+		if errors.Is(err, ErrIndeterminate) {
+			appended++
+		}
+	}
+	if appended == 0 {
+		t.Fatal("the isolated leader appended nothing")
+	}
+	var next *testNode
+	for next == nil || next == old {
+		next = c.waitLeader()
+	}
+	orderOneByOne(t, next.n, "b", 5, 8)
+	c.net.heal()
+	c.waitApplied()
+	old.restart()
+	c.waitApplied()
+	for _, tn := range c.nodes {
+		got := readAll(t, tn.n)
+		if len(got) != 10 || got[4].ID != "a-4" || got[5].ID != "b-0" {
+			t.Fatalf("%s stores %d events: %+v", tn.id, len(got), got)
+		}
+	}
+}
