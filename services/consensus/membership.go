@@ -94,6 +94,36 @@ func (n *Node) GetClusterStatus(ctx context.Context, caller string) (ClusterStat
 	if n.closed.Load() {
 		return ClusterStatus{}, ErrClosed
 	}
+	return n.status()
+}
+
+// WaitForLeader waits until this node knows a leader and, if it is the
+// leader itself, until it serves writes and timestamps; it returns the
+// status then. A fresh single-node cluster gets there one election
+// timeout after Open (HeartbeatTimeout to twice that).
+func (n *Node) WaitForLeader(ctx context.Context) (ClusterStatus, error) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := n.usable(); err != nil {
+			return ClusterStatus{}, err
+		}
+		st, err := n.status()
+		if err != nil {
+			return st, err
+		}
+		if st.LeaderID != "" && (st.LeaderID != n.id || st.ServingTimestamps) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("consensus: waiting for a leader: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func (n *Node) status() (ClusterStatus, error) {
 	leaderAddr, leaderID := n.raft.LeaderWithID()
 	st := ClusterStatus{
 		NodeID:        n.id,

@@ -23,12 +23,13 @@ func TestSoak(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	for end := time.Now().Add(d); time.Now().Before(end); {
 		leader := c.waitLeader()
-		var follower *testNode
+		var followers []*testNode
 		for _, tn := range c.nodes {
 			if tn != leader {
-				follower = tn
+				followers = append(followers, tn)
 			}
 		}
+		follower := followers[rng.IntN(len(followers))]
 		switch fault := rng.IntN(4); fault {
 		case 0:
 			t.Logf("killing the leader %s", leader.id)

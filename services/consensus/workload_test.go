@@ -161,43 +161,53 @@ func (cl *client) run(ctx context.Context, h *history, stop <-chan struct{}, thi
 			return nil
 		case <-time.After(think):
 		}
-		count := uint64(1 + cl.rng.IntN(3))
-		call := h.now()
-		if !orders || cl.rng.IntN(2) == 0 {
-			var res TimestampResult
-			err := cl.call(ctx, func(ctx context.Context, n *Node) (err error) {
-				res, err = n.GetTimestamp(ctx, caller, GetTimestampRequest{Count: uint32(count)})
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if !res.Consensus || res.Count != uint32(count) {
-				return fmt.Errorf("timestamp result %+v", res)
-			}
-			h.add(cl.id, opInput{count: count}, opOutput{firstTS: res.Logical}, call, nil)
-			continue
+		if err := cl.op(ctx, h, caller, k, orders); err != nil {
+			return err
 		}
-		req := OrderEventsRequest{IdempotencyKey: fmt.Sprintf("batch-%d", k)}
-		for j := range count {
-			req.Events = append(req.Events, Event{ID: fmt.Sprintf("c%d-%d-%d", cl.id, k, j), Payload: []byte{byte(k), byte(j)}})
-		}
-		var res OrderEventsResponse
+	}
+}
+
+// op makes one call, giving up if the cluster cannot complete it in 30s.
+func (cl *client) op(ctx context.Context, h *history, caller string, k int, orders bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	count := uint64(1 + cl.rng.IntN(3))
+	call := h.now()
+	if !orders || cl.rng.IntN(2) == 0 {
+		var res TimestampResult
 		err := cl.call(ctx, func(ctx context.Context, n *Node) (err error) {
-			res, err = n.OrderEvents(ctx, caller, req)
+			res, err = n.GetTimestamp(ctx, caller, GetTimestampRequest{Count: uint32(count)})
 			return err
 		})
 		if err != nil {
 			return err
 		}
-		h.add(cl.id, opInput{order: true, count: count},
-			opOutput{firstSeq: res.Events[0].Sequence, firstTS: res.Events[0].Timestamp.Logical}, call, res.Events)
+		if !res.Consensus || res.Count != uint32(count) {
+			return fmt.Errorf("timestamp result %+v", res)
+		}
+		h.add(cl.id, opInput{count: count}, opOutput{firstTS: res.Logical}, call, nil)
+		return nil
 	}
+	req := OrderEventsRequest{IdempotencyKey: fmt.Sprintf("batch-%d", k)}
+	for j := range count {
+		req.Events = append(req.Events, Event{ID: fmt.Sprintf("c%d-%d-%d", cl.id, k, j), Payload: []byte{byte(k), byte(j)}})
+	}
+	var res OrderEventsResponse
+	err := cl.call(ctx, func(ctx context.Context, n *Node) (err error) {
+		res, err = n.OrderEvents(ctx, caller, req)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.add(cl.id, opInput{order: true, count: count},
+		opOutput{firstSeq: res.Events[0].Sequence, firstTS: res.Events[0].Timestamp.Logical}, call, res.Events)
+	return nil
 }
 
 // runClients runs k clients until stop closes and reports their errors.
 func runClients(t testing.TB, c *cluster, h *history, k int, think time.Duration, orders bool) (stop func()) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make([]error, k)

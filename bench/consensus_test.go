@@ -1,0 +1,258 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+
+	"github.com/creto-systems/creto/internal/kv"
+	"github.com/creto-systems/creto/services/consensus"
+)
+
+// BenchmarkTimestamp: GetTimestamp from a one-node cluster's leader,
+// beside the raw cost of reading the clock and bumping an atomic counter
+// (the floor for any in-memory oracle) and a raw raft.Apply round trip on
+// the same log store (what a timestamp would cost if each went through
+// raft).
+func BenchmarkTimestamp(b *testing.B) {
+	ctx := context.Background()
+	b.Run("anchor=time.Now+atomic", func(b *testing.B) {
+		var c atomic.Uint64
+		var sink int64
+		for b.Loop() {
+			sink += time.Now().UnixMilli()
+			c.Add(1)
+		}
+		_ = sink
+		reportRate(b, 1, "ts/s")
+	})
+	node := openConsensusNode(b, "bench-1", "")
+	b.Run("GetTimestamp", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := node.GetTimestamp(ctx, "bench", consensus.GetTimestampRequest{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRate(b, 1, "ts/s")
+	})
+	b.Run("GetTimestamp/parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := node.GetTimestamp(ctx, "bench", consensus.GetTimestampRequest{}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		reportRate(b, 1, "ts/s")
+	})
+	b.Run("GetTimestamp/count=100", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := node.GetTimestamp(ctx, "bench", consensus.GetTimestampRequest{Count: 100}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRate(b, 100, "ts/s")
+	})
+	r := rawRaftCluster(b, 1)[0]
+	b.Run("anchor=raft.Apply", func(b *testing.B) {
+		cmd := make([]byte, 8)
+		for b.Loop() {
+			if err := r.Apply(cmd, 0).Error(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		reportRate(b, 1, "ts/s")
+	})
+}
+
+// BenchmarkOrderEvents: batches of 1 and 100 events (100-byte payloads)
+// ordered on a three-node loopback cluster, by 1 and by 32 concurrent
+// clients, beside raw raft.Apply of an entry of the same size on a raw
+// three-node raft cluster with the same log store and transport and a
+// state machine that does nothing.
+func BenchmarkOrderEvents(b *testing.B) {
+	ctx := context.Background()
+	leader := openConsensusNode(b, "bench-1", "")
+	for i := 2; i <= 3; i++ {
+		n := openConsensusNode(b, fmt.Sprintf("bench-%d", i), leader.Address())
+		if err := n.Join(ctx, "admin", leader); err != nil {
+			b.Fatal(err)
+		}
+	}
+	raw := rawRaftCluster(b, 3)
+	var rawLeader *raft.Raft
+	for _, r := range raw {
+		if r.State() == raft.Leader {
+			rawLeader = r
+		}
+	}
+	payload := make([]byte, 100)
+	for _, size := range []int{1, 100} {
+		events := make([]consensus.Event, size)
+		entry := 40 // the envelope and batch header
+		for i := range events {
+			events[i] = consensus.Event{ID: fmt.Sprintf("event-%04d", i), Payload: payload}
+			entry += len(events[i].ID) + len(payload) + 2
+		}
+		cmd := make([]byte, entry)
+		for _, clients := range []int{1, 32} {
+			b.Run(fmt.Sprintf("batch=%d/clients=%d", size, clients), func(b *testing.B) {
+				parallel(b, clients, func() error {
+					_, err := leader.OrderEvents(ctx, "bench", consensus.OrderEventsRequest{Events: events})
+					return err
+				})
+				reportRate(b, size, "events/s")
+				reportRate(b, 1, "batches/s")
+			})
+			b.Run(fmt.Sprintf("anchor=raft.Apply/batch=%d/clients=%d", size, clients), func(b *testing.B) {
+				parallel(b, clients, func() error { return rawLeader.Apply(cmd, 0).Error() })
+				reportRate(b, size, "events/s")
+				reportRate(b, 1, "batches/s")
+			})
+		}
+	}
+}
+
+// parallel runs op b.N times across clients goroutines.
+func parallel(b *testing.B, clients int, op func() error) {
+	if clients == 1 {
+		for b.Loop() {
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := op(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func reportRate(b *testing.B, per int, unit string) {
+	b.ReportMetric(float64(b.N*per)/b.Elapsed().Seconds(), unit)
+}
+
+// openConsensusNode starts a node on a scratch directory with the
+// default configuration (join names a member to join through).
+func openConsensusNode(b *testing.B, id, join string) *consensus.Node {
+	dir := b.TempDir()
+	store, err := kv.Open(filepath.Join(dir, "kv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := consensus.Config{
+		NodeID:      id,
+		BindAddress: "127.0.0.1:0",
+		Admins:      []string{"admin"},
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if join != "" {
+		cfg.Join = []string{join}
+	}
+	node, err := consensus.Open(context.Background(), dir, store, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		node.Close()
+		store.Close()
+	})
+	if join == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := node.WaitForLeader(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return node
+}
+
+// rawRaftCluster starts n raft nodes with raft-wal logs, TCP transports on
+// loopback and a state machine that does nothing, and waits for a leader.
+func rawRaftCluster(b *testing.B, n int) []*raft.Raft {
+	type member struct {
+		trans *raft.NetworkTransport
+		dir   string
+	}
+	var members []member
+	var servers []raft.Server
+	for i := range n {
+		trans, err := raft.NewTCPTransport("127.0.0.1:0", nil, 3, 10*time.Second, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		members = append(members, member{trans: trans, dir: b.TempDir()})
+		servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(fmt.Sprint("raw-", i)), Address: trans.LocalAddr()})
+	}
+	var rafts []*raft.Raft
+	for i, m := range members {
+		meta := &metadb.BoltMetaDB{}
+		logs, err := raftwal.Open(m.dir, raftwal.WithMetaStore(meta))
+		if err != nil {
+			b.Fatal(err)
+		}
+		snaps, err := raft.NewFileSnapshotStoreWithLogger(m.dir, 1, hclog.NewNullLogger())
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := raft.DefaultConfig()
+		cfg.LocalID = servers[i].ID
+		cfg.Logger = hclog.NewNullLogger()
+		cfg.BatchApplyCh = true
+		cfg.NoLegacyTelemetry = true
+		r, err := raft.NewRaft(cfg, nopFSM{}, logs, logs, snaps, m.trans)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			r.Shutdown().Error()
+			logs.Close()
+			meta.Close()
+		})
+		rafts = append(rafts, r)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, r := range rafts {
+			if r.State() == raft.Leader {
+				return rafts
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no raw raft leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type nopFSM struct{}
+
+func (nopFSM) Apply(*raft.Log) any                 { return nil }
+func (nopFSM) Snapshot() (raft.FSMSnapshot, error) { return nopSnapshot{}, nil }
+func (nopFSM) Restore(rc io.ReadCloser) error      { return rc.Close() }
+
+type nopSnapshot struct{}
+
+func (nopSnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
+func (nopSnapshot) Release()                             {}
