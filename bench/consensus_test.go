@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,7 +66,7 @@ func BenchmarkTimestamp(b *testing.B) {
 		}
 		reportRate(b, 100, "ts/s")
 	})
-	r := rawRaftCluster(b, 1)[0]
+	r := leaderOf(rawRaftCluster(b, 1, false))
 	b.Run("anchor=raft.Apply", func(b *testing.B) {
 		cmd := make([]byte, 8)
 		for b.Loop() {
@@ -79,9 +80,11 @@ func BenchmarkTimestamp(b *testing.B) {
 
 // BenchmarkOrderEvents: batches of 1 and 100 events (100-byte payloads)
 // ordered on a three-node loopback cluster, by 1 and by 32 concurrent
-// clients, beside raw raft.Apply of an entry of the same size on a raw
-// three-node raft cluster with the same log store and transport and a
-// state machine that does nothing.
+// clients, beside raw raft.Apply of an entry of the same size on raw
+// three-node raft clusters with the same log store and transport: one
+// whose state machine does nothing (raft alone), one whose state machine
+// writes each batch of entries to a kv store in one commit, one key per
+// entry (raft plus storing the bytes).
 func BenchmarkOrderEvents(b *testing.B) {
 	ctx := context.Background()
 	leader := openConsensusNode(b, "bench-1", "")
@@ -91,13 +94,8 @@ func BenchmarkOrderEvents(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	raw := rawRaftCluster(b, 3)
-	var rawLeader *raft.Raft
-	for _, r := range raw {
-		if r.State() == raft.Leader {
-			rawLeader = r
-		}
-	}
+	rawLeader := leaderOf(rawRaftCluster(b, 3, false))
+	kvLeader := leaderOf(rawRaftCluster(b, 3, true))
 	payload := make([]byte, 100)
 	for _, size := range []int{1, 100} {
 		events := make([]consensus.Event, size)
@@ -118,6 +116,11 @@ func BenchmarkOrderEvents(b *testing.B) {
 			})
 			b.Run(fmt.Sprintf("anchor=raft.Apply/batch=%d/clients=%d", size, clients), func(b *testing.B) {
 				parallel(b, clients, func() error { return rawLeader.Apply(cmd, 0).Error() })
+				reportRate(b, size, "events/s")
+				reportRate(b, 1, "batches/s")
+			})
+			b.Run(fmt.Sprintf("anchor=raft.Apply+kv/batch=%d/clients=%d", size, clients), func(b *testing.B) {
+				parallel(b, clients, func() error { return kvLeader.Apply(cmd, 0).Error() })
 				reportRate(b, size, "events/s")
 				reportRate(b, 1, "batches/s")
 			})
@@ -185,9 +188,10 @@ func openConsensusNode(b *testing.B, id, join string) *consensus.Node {
 	return node
 }
 
-// rawRaftCluster starts n raft nodes with raft-wal logs, TCP transports on
-// loopback and a state machine that does nothing, and waits for a leader.
-func rawRaftCluster(b *testing.B, n int) []*raft.Raft {
+// rawRaftCluster starts n raft nodes with raft-wal logs and TCP
+// transports on loopback, and waits for a leader. Their state machine does
+// nothing, or with store writes each batch of entries to a kv store.
+func rawRaftCluster(b *testing.B, n int, store bool) []*raft.Raft {
 	type member struct {
 		trans *raft.NetworkTransport
 		dir   string
@@ -218,7 +222,16 @@ func rawRaftCluster(b *testing.B, n int) []*raft.Raft {
 		cfg.Logger = hclog.NewNullLogger()
 		cfg.BatchApplyCh = true
 		cfg.NoLegacyTelemetry = true
-		r, err := raft.NewRaft(cfg, nopFSM{}, logs, logs, snaps, m.trans)
+		var fsm raft.FSM = nopFSM{}
+		if store {
+			s, err := kv.Open(filepath.Join(m.dir, "kv"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			fsm = kvFSM{s}
+		}
+		r, err := raft.NewRaft(cfg, fsm, logs, logs, snaps, m.trans)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -232,18 +245,19 @@ func rawRaftCluster(b *testing.B, n int) []*raft.Raft {
 		})
 		rafts = append(rafts, r)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return rafts
+}
+
+// leaderOf waits for one of the nodes to lead.
+func leaderOf(rafts []*raft.Raft) *raft.Raft {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		for _, r := range rafts {
 			if r.State() == raft.Leader {
-				return rafts
+				return r
 			}
 		}
-		if time.Now().After(deadline) {
-			b.Fatal("no raw raft leader")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	panic("no raw raft leader")
 }
 
 type nopFSM struct{}
@@ -256,3 +270,21 @@ type nopSnapshot struct{}
 
 func (nopSnapshot) Persist(sink raft.SnapshotSink) error { return sink.Close() }
 func (nopSnapshot) Release()                             {}
+
+// kvFSM stores each batch of entries in one kv commit, one key per entry.
+type kvFSM struct{ store kv.Store }
+
+func (f kvFSM) ApplyBatch(logs []*raft.Log) []any {
+	var batch kv.Batch
+	for _, l := range logs {
+		batch.Set(binary.BigEndian.AppendUint64([]byte("raw/"), l.Index), l.Data)
+	}
+	if err := f.store.Apply(context.Background(), &batch); err != nil {
+		panic(err)
+	}
+	return make([]any, len(logs))
+}
+
+func (f kvFSM) Apply(l *raft.Log) any             { return f.ApplyBatch([]*raft.Log{l})[0] }
+func (kvFSM) Snapshot() (raft.FSMSnapshot, error) { return nopSnapshot{}, nil }
+func (kvFSM) Restore(rc io.ReadCloser) error      { return rc.Close() }

@@ -77,19 +77,34 @@ const (
 	eventsVersion    = 1
 	defaultReadLimit = 100
 	maxReadLimit     = 1000
-	// Events are deleted past retention at most this many more than the
-	// batch adds, so lowering event_retention drains gradually.
-	retentionSlack = 1024
+	// Whole batches past retention are deleted at most this many per
+	// entry, so lowering event_retention drains gradually.
+	maxRetentionDeletes = 64
+	// blockBits groups sequence numbers in blocks of 256 for reads.
+	blockBits = 8
 )
 
-// Keys of the events handler, under its prefix.
+// Keys of the events handler, under its prefix. A batch is stored as one
+// record under its first sequence number, which costs the store one key
+// per batch rather than one per event. A pointer per block of 256
+// sequence numbers names the batch that holds the block's first one, so a
+// read from any sequence number finds its batch without scanning from the
+// beginning.
 var (
 	keySeq    = []byte("seq")    // last sequence number assigned
 	keyLast   = []byte("last")   // Logical timestamp of the last event
-	keyOldest = []byte("oldest") // oldest sequence number kept
+	keyOldest = []byte("oldest") // first sequence number of the oldest batch kept
 )
 
-func eventKey(seq uint64) []byte { return binary.BigEndian.AppendUint64([]byte("e/"), seq) }
+func batchKey(first uint64) []byte { return binary.BigEndian.AppendUint64([]byte("b/"), first) }
+
+func blockKey(block uint64) []byte { return binary.BigEndian.AppendUint64([]byte("p/"), block) }
+
+// blocksOf returns the blocks whose first sequence number lies in
+// [first, last].
+func blocksOf(first, last uint64) (from, to uint64) {
+	return (first + 1<<blockBits - 1) >> blockBits, last >> blockBits
+}
 
 // eventBatch is the payload of one events entry:
 //
@@ -129,6 +144,20 @@ func encodeEventBatch(retain, first uint64, node string, body []byte) []byte {
 	return append(b, body...)
 }
 
+// events reads what encodeEventBody wrote: a count, then each event's id
+// and payload (at most limit bytes).
+func (r *reader) events(limit int) []Event {
+	n := r.uvarint()
+	if r.err == nil && (n == 0 || n > uint64(len(r.b))) {
+		r.fail("event count %d", n)
+	}
+	var out []Event
+	for i := uint64(0); r.err == nil && i < n; i++ {
+		out = append(out, Event{ID: r.string(maxIDBytes), Payload: r.bytes(limit)})
+	}
+	return out
+}
+
 func decodeEventBatch(p []byte) (eventBatch, error) {
 	r := reader{b: p}
 	var b eventBatch
@@ -138,15 +167,9 @@ func decodeEventBatch(p []byte) (eventBatch, error) {
 	b.retain = r.uvarint()
 	b.first = r.u64()
 	b.node = r.string(maxIDBytes)
-	n := r.uvarint()
-	if r.err == nil && (n == 0 || n > uint64(len(r.b))) {
-		r.fail("event count %d", n)
-	}
-	for i := uint64(0); r.err == nil && i < n; i++ {
-		b.events = append(b.events, Event{ID: r.string(maxIDBytes), Payload: r.bytes(len(p))})
-	}
+	b.events = r.events(len(p))
 	r.done()
-	if r.err == nil && (b.retain == 0 || b.first == 0 || b.first+n < b.first) {
+	if n := uint64(len(b.events)); r.err == nil && (b.retain == 0 || b.first == 0 || b.first+n < b.first) {
 		r.fail("retention %d, first timestamp %d", b.retain, b.first)
 	}
 	if r.err != nil {
@@ -187,41 +210,73 @@ func (h eventsHandler) Apply(tx *Tx, payload []byte) ([]byte, error) {
 		// the invariant even so, and the proposer retries.
 		return nil, unavailable("timestamp %d does not follow the last ordered event's %d", b.first, last)
 	}
-	for i, e := range b.events {
-		v := binary.BigEndian.AppendUint64(nil, b.first+uint64(i))
-		v = appendString(v, b.node)
-		v = appendString(v, tx.Caller())
-		v = appendString(v, e.ID)
-		v = append(v, e.Payload...)
-		if err := tx.Set(eventKey(seq+1+uint64(i)), v); err != nil {
-			return nil, err
-		}
-	}
 	n := uint64(len(b.events))
-	newSeq := seq + n
-	oldest = max(oldest, 1)
-	keepFrom := uint64(1)
-	if newSeq > b.retain {
-		keepFrom = newSeq - b.retain + 1
+	first, lastSeq := seq+1, seq+n
+	// The record: the batch's first timestamp, leader, caller and events.
+	rec := binary.BigEndian.AppendUint64(nil, b.first)
+	rec = appendString(rec, b.node)
+	rec = appendString(rec, tx.Caller())
+	rec = append(rec, encodeEventBody(b.events)...)
+	if err := tx.Set(batchKey(first), rec); err != nil {
+		return nil, err
 	}
-	for stop := oldest + n + retentionSlack; oldest < keepFrom && oldest < stop; oldest++ {
-		if err := tx.Delete(eventKey(oldest)); err != nil {
+	for k, to := blocksOf(first, lastSeq); k <= to; k++ {
+		if err := tx.Set(blockKey(k), be64(first)); err != nil {
 			return nil, err
 		}
+	}
+	if oldest, err = h.retire(tx, max(oldest, 1), lastSeq, b.retain); err != nil {
+		return nil, err
 	}
 	lastLogical := b.first + n - 1
 	for _, kv := range []struct {
 		k []byte
 		v uint64
-	}{{keySeq, newSeq}, {keyLast, lastLogical}, {keyOldest, oldest}} {
+	}{{keySeq, lastSeq}, {keyLast, lastLogical}, {keyOldest, oldest}} {
 		if err := tx.Set(kv.k, be64(kv.v)); err != nil {
 			return nil, err
 		}
 	}
 	h.hlc.Observe(makeTimestamp(lastLogical, b.node))
-	res := binary.AppendUvarint(nil, seq+1)
+	res := binary.AppendUvarint(nil, first)
 	res = binary.BigEndian.AppendUint64(res, b.first)
 	return appendString(res, b.node), nil
+}
+
+// retire deletes the oldest whole batches that lie entirely before the
+// last retain events, and returns the new oldest sequence number.
+func (eventsHandler) retire(tx *Tx, oldest, last, retain uint64) (uint64, error) {
+	if last <= retain {
+		return oldest, nil
+	}
+	keepFrom := last - retain + 1
+	for range maxRetentionDeletes {
+		v, err := tx.Get(batchKey(oldest))
+		if errors.Is(err, ErrNotFound) {
+			return oldest, nil // nothing stored yet
+		}
+		if err != nil {
+			return 0, err
+		}
+		sb, err := decodeStoredBatch(oldest, v)
+		if err != nil {
+			return 0, err
+		}
+		end := oldest + uint64(len(sb.events)) - 1
+		if end >= keepFrom {
+			return oldest, nil
+		}
+		if err := tx.Delete(batchKey(oldest)); err != nil {
+			return 0, err
+		}
+		for k, to := blocksOf(oldest, end); k <= to; k++ {
+			if err := tx.Delete(blockKey(k)); err != nil {
+				return 0, err
+			}
+		}
+		oldest = end + 1
+	}
+	return oldest, nil
 }
 
 // OrderEvents gives a batch of events consecutive sequence numbers and
@@ -312,49 +367,72 @@ func (n *Node) ReadEvents(ctx context.Context, caller string, req ReadEventsRequ
 		return ReadEventsResponse{}, invalid(ErrTooLarge, "limit %d outside 0..%d", limit, maxReadLimit)
 	}
 	ns := handlerPrefix(eventsType)
-	counter := func(k []byte) (uint64, error) {
+	get := func(k []byte) (uint64, bool, error) {
 		v, err := n.store.Get(ctx, []byte(ns+string(k)))
 		switch {
 		case errors.Is(err, kv.ErrNotFound):
-			return 0, nil
+			return 0, false, nil
 		case err != nil:
-			return 0, fmt.Errorf("consensus: read events: %w", err)
+			return 0, false, fmt.Errorf("consensus: read events: %w", err)
 		case len(v) != 8:
-			return 0, fmt.Errorf("%w: event counter of %d bytes", ErrCorrupt, len(v))
+			return 0, false, fmt.Errorf("%w: event counter of %d bytes", ErrCorrupt, len(v))
 		}
-		return binary.BigEndian.Uint64(v), nil
+		return binary.BigEndian.Uint64(v), true, nil
 	}
-	// The oldest is read before the last, so a concurrent apply can only
-	// make the range look shorter, never make it include deleted events.
-	oldest, err := counter(keyOldest)
+	// The last is read before the oldest, and the batches after both, so a
+	// concurrent apply can only add events past Last or retire ones below
+	// Oldest — both of which the loop below tolerates.
+	last, _, err := get(keySeq)
 	if err != nil {
 		return ReadEventsResponse{}, err
 	}
-	last, err := counter(keySeq)
+	oldest, _, err := get(keyOldest)
 	if err != nil {
 		return ReadEventsResponse{}, err
 	}
 	out := ReadEventsResponse{Oldest: max(oldest, 1), Last: last}
 	from := max(req.From, out.Oldest)
 	out.Next = from
-	// Keys are big-endian sequence numbers, so a prefix of 7 bytes holds
-	// 256 consecutive ones: scan block by block from the first wanted.
-	for block := from >> 8; len(out.Events) < limit && block <= last>>8; block++ {
-		prefix := ns + string(eventKey(block << 8)[:2+7])
+	if from > last {
+		return out, nil
+	}
+	// start is a batch's first sequence number at or before from: the
+	// batch holding the first of from's block, or the oldest kept.
+	start, ok, err := get(blockKey(from >> blockBits))
+	if err != nil {
+		return ReadEventsResponse{}, err
+	}
+	if !ok || start < out.Oldest {
+		start = out.Oldest
+	}
+	for block := start >> blockBits; len(out.Events) < limit && block <= last>>blockBits; block++ {
+		prefix := ns + string(batchKey(block << blockBits)[:2+7])
 		err := n.store.Scan(ctx, []byte(prefix), func(k, v []byte) error {
-			seq := binary.BigEndian.Uint64(k[len(ns)+2:])
-			if seq < from || seq > last {
+			first := binary.BigEndian.Uint64(k[len(ns)+2:])
+			if first < start {
 				return nil
 			}
-			if len(out.Events) == limit {
-				return errStopScan
-			}
-			e, err := decodeStoredEvent(seq, v)
+			sb, err := decodeStoredBatch(first, v)
 			if err != nil {
 				return err
 			}
-			out.Events = append(out.Events, e)
-			out.Next = seq + 1
+			for i, e := range sb.events {
+				seq := first + uint64(i)
+				if seq < from || seq > last {
+					continue
+				}
+				if len(out.Events) == limit {
+					return errStopScan
+				}
+				out.Events = append(out.Events, OrderedEvent{
+					Sequence:  seq,
+					Timestamp: makeTimestamp(sb.logical+uint64(i), sb.node),
+					ID:        e.ID,
+					Payload:   clone(e.Payload),
+					Caller:    sb.caller,
+				})
+				out.Next = seq + 1
+			}
 			return nil
 		})
 		if err != nil && !errors.Is(err, errStopScan) {
@@ -364,16 +442,22 @@ func (n *Node) ReadEvents(ctx context.Context, caller string, req ReadEventsRequ
 	return out, nil
 }
 
-func decodeStoredEvent(seq uint64, v []byte) (OrderedEvent, error) {
+// storedBatch is a batch as the events handler stores it:
+//
+//	u64 first Logical | string node | string caller | uvarint n | n × (string id, bytes payload)
+type storedBatch struct {
+	logical      uint64
+	node, caller string
+	events       []Event
+}
+
+func decodeStoredBatch(first uint64, v []byte) (storedBatch, error) {
 	r := reader{b: v}
-	logical := r.u64()
-	node := r.string(maxIDBytes)
-	e := OrderedEvent{Sequence: seq, Timestamp: makeTimestamp(logical, node)}
-	e.Caller = r.string(maxIDBytes)
-	e.ID = r.string(maxIDBytes)
-	e.Payload = clone(r.rest())
+	sb := storedBatch{logical: r.u64(), node: r.string(maxIDBytes), caller: r.string(maxIDBytes)}
+	sb.events = r.events(len(v))
+	r.done()
 	if r.err != nil {
-		return e, fmt.Errorf("%w: event %d: %w", ErrCorrupt, seq, r.err)
+		return sb, fmt.Errorf("%w: events from %d: %w", ErrCorrupt, first, r.err)
 	}
-	return e, nil
+	return sb, nil
 }

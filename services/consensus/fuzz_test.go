@@ -63,9 +63,9 @@ func FuzzReadSnapshot(f *testing.F) {
 
 func FuzzDecodeStoredRecords(f *testing.F) {
 	f.Add([]byte{idemRecordVersion, 1, 't'})
-	f.Add(append(be64(5), 2, 'n', '1', 1, 'c', 1, 'e', 'p'))
+	f.Add(append(be64(5), 2, 'n', '1', 1, 'c', 1, 1, 'e', 1, 'p'))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = decodeIdemRecord(b)
-		_, _ = decodeStoredEvent(1, b)
+		_, _ = decodeStoredBatch(1, b)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -186,6 +187,22 @@ func TestEventRetentionAndPaging(t *testing.T) {
 	r, err = tn.n.ReadEvents(ctx, "agent", ReadEventsRequest{From: 601})
 	if err != nil || len(r.Events) != 0 || r.Next != 601 {
 		t.Fatalf("read past the end: %+v %v", r, err)
+	}
+	// One batch across several blocks retires every earlier one (whole
+	// batches only), and reads start inside it.
+	big := OrderEventsRequest{Events: make([]Event, 700)}
+	for i := range big.Events {
+		big.Events[i] = Event{ID: "big-" + strconv.Itoa(i)}
+	}
+	if _, err := tn.n.OrderEvents(ctx, "agent", big); err != nil {
+		t.Fatal(err)
+	}
+	r, err = tn.n.ReadEvents(ctx, "agent", ReadEventsRequest{From: 1000, Limit: 3})
+	if err != nil || r.Oldest != 601 || r.Last != 1300 || len(r.Events) != 3 || r.Events[0].ID != "big-399" || r.Events[2].Sequence != 1002 {
+		t.Fatalf("read inside a large batch: %+v %v", r, err)
+	}
+	if all := readAll(t, tn.n); len(all) != 700 || all[0].Sequence != 601 {
+		t.Fatalf("after retiring: %d events from %d", len(all), all[0].Sequence)
 	}
 }
 
