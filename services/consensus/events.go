@@ -108,12 +108,16 @@ func blocksOf(first, last uint64) (from, to uint64) {
 
 // eventBatch is the payload of one events entry:
 //
-//	0x01 | uvarint retain | u64 first Logical | string node | uvarint n | n × (string id, bytes payload)
+//	0x01 | uvarint retain | u64 first Logical | string node | body
+//
+// where body is uvarint n | n × (string id, bytes payload), as
+// encodeEventBody wrote it; the state machine stores the body as it came.
 type eventBatch struct {
 	retain uint64
 	first  uint64
 	node   string
-	events []Event
+	body   []byte
+	n      uint64
 }
 
 // encodeEventBody encodes the part of a batch that does not depend on the
@@ -158,6 +162,22 @@ func (r *reader) events(limit int) []Event {
 	return out
 }
 
+// eventCount checks an event body the way events reads it, without
+// copying anything, and returns how many events it holds.
+func eventCount(body []byte) (uint64, error) {
+	r := reader{b: body}
+	n := r.uvarint()
+	if r.err == nil && (n == 0 || n > uint64(len(r.b))) {
+		r.fail("event count %d", n)
+	}
+	for i := uint64(0); r.err == nil && i < n; i++ {
+		r.bytes(maxIDBytes)
+		r.bytes(len(body))
+	}
+	r.done()
+	return n, r.err
+}
+
 func decodeEventBatch(p []byte) (eventBatch, error) {
 	r := reader{b: p}
 	var b eventBatch
@@ -167,9 +187,11 @@ func decodeEventBatch(p []byte) (eventBatch, error) {
 	b.retain = r.uvarint()
 	b.first = r.u64()
 	b.node = r.string(maxIDBytes)
-	b.events = r.events(len(p))
-	r.done()
-	if n := uint64(len(b.events)); r.err == nil && (b.retain == 0 || b.first == 0 || b.first+n < b.first) {
+	b.body = r.rest()
+	if r.err == nil {
+		b.n, r.err = eventCount(b.body)
+	}
+	if r.err == nil && (b.retain == 0 || b.first == 0 || b.first+b.n < b.first) {
 		r.fail("retention %d, first timestamp %d", b.retain, b.first)
 	}
 	if r.err != nil {
@@ -210,13 +232,13 @@ func (h eventsHandler) Apply(tx *Tx, payload []byte) ([]byte, error) {
 		// the invariant even so, and the proposer retries.
 		return nil, unavailable("timestamp %d does not follow the last ordered event's %d", b.first, last)
 	}
-	n := uint64(len(b.events))
+	n := b.n
 	first, lastSeq := seq+1, seq+n
 	// The record: the batch's first timestamp, leader, caller and events.
 	rec := binary.BigEndian.AppendUint64(nil, b.first)
 	rec = appendString(rec, b.node)
 	rec = appendString(rec, tx.Caller())
-	rec = append(rec, encodeEventBody(b.events)...)
+	rec = append(rec, b.body...)
 	if err := tx.Set(batchKey(first), rec); err != nil {
 		return nil, err
 	}

@@ -32,7 +32,12 @@ func FuzzDecodeEventBatch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(encodeEventBatch(batch.retain, batch.first, batch.node, encodeEventBody(batch.events)), b) {
+		r := reader{b: batch.body}
+		events := r.events(len(batch.body))
+		if r.err != nil || uint64(len(events)) != batch.n {
+			t.Fatalf("%x: the body counts %d events but decodes %d: %v", b, batch.n, len(events), r.err)
+		}
+		if !bytes.Equal(encodeEventBatch(batch.retain, batch.first, batch.node, encodeEventBody(events)), b) {
 			t.Fatalf("%x does not re-encode", b)
 		}
 	})

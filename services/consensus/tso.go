@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -232,25 +233,36 @@ func (n *Node) persistHighWater(ctx context.Context, mark uint64) (uint64, error
 	return binary.BigEndian.Uint64(res.data), nil
 }
 
-// renewLease keeps the leadership lease fresh until ctx ends.
+// renewLease keeps the leadership lease fresh until ctx ends. A
+// verification starts every tick even while earlier ones are still out (up
+// to four), so one slow round trip does not let the lease lapse while
+// others would have succeeded.
 func (n *Node) renewLease(ctx context.Context) {
 	lease := int64(n.cfg.HeartbeatTimeout / 2)
-	every := max(n.cfg.HeartbeatTimeout/10, time.Millisecond)
-	t := time.NewTimer(0)
-	defer t.Stop()
+	tick := time.NewTicker(max(n.cfg.HeartbeatTimeout/10, time.Millisecond))
+	defer tick.Stop()
+	inflight := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
+		select {
+		case inflight <- struct{}{}:
+			start := n.tso.mono()
+			wg.Go(func() {
+				defer func() { <-inflight }()
+				// raft leaves a verification pending forever if it shuts
+				// down meanwhile, so wait on ctx too.
+				if err := wait(ctx, n.raft.VerifyLeader()); err == nil {
+					n.tso.extendLease(start + lease)
+				}
+			})
+		default: // four verifications are out already
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick.C:
 		}
-		start := n.tso.mono()
-		// raft leaves a verification pending forever if it shuts down
-		// meanwhile, so wait on ctx too.
-		if err := wait(ctx, n.raft.VerifyLeader()); err == nil {
-			n.tso.extendLease(start + lease)
-		}
-		t.Reset(every)
 	}
 }
 
