@@ -83,6 +83,11 @@ type tso struct {
 	// lease is the monotonic deadline (since epoch) until which this node
 	// may act as leader; 0: no lease.
 	lease atomic.Int64
+	// sole is set while this node is the configuration's only voter: no
+	// other node can be elected without its vote, which a leader never
+	// gives, so its leadership needs no lease (and a one-node cluster
+	// keeps serving however busy its process is).
+	sole  atomic.Bool
 	epoch time.Time
 }
 
@@ -91,7 +96,7 @@ func newTSO() *tso { return &tso{epoch: time.Now()} }
 // mono is monotonic time since the oracle started.
 func (t *tso) mono() int64 { return int64(time.Since(t.epoch)) }
 
-func (t *tso) leaseValid() bool { return t.mono() < t.lease.Load() }
+func (t *tso) leaseValid() bool { return t.sole.Load() || t.mono() < t.lease.Load() }
 
 // extendLease moves the lease deadline forward (never back).
 func (t *tso) extendLease(until int64) {
@@ -105,6 +110,7 @@ func (t *tso) extendLease(until int64) {
 
 // stop ends serving at once: the lease and the window are gone.
 func (t *tso) stop() {
+	t.sole.Store(false)
 	t.lease.Store(0)
 	t.limit.Store(0)
 }
@@ -244,7 +250,9 @@ func (n *Node) renewLease(ctx context.Context) {
 	inflight := make(chan struct{}, 4)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer n.tso.sole.Store(false)
 	for {
+		n.tso.sole.Store(n.soleVoter())
 		select {
 		case inflight <- struct{}{}:
 			start := n.tso.mono()
@@ -333,4 +341,23 @@ func (n *Node) reserve(count uint32) (uint64, error) {
 		return 0, n.notLeader()
 	}
 	return n.tso.allocate(count)
+}
+
+// soleVoter reports whether this node is the only voter of the latest
+// configuration.
+func (n *Node) soleVoter() bool {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	voters := 0
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+			if string(s.ID) != n.id {
+				return false
+			}
+		}
+	}
+	return voters == 1
 }
