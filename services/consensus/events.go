@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/creto-systems/creto/internal/kv"
 )
 
@@ -323,15 +325,13 @@ func (n *Node) OrderEvents(ctx context.Context, caller string, req OrderEventsRe
 	}
 	// Reserving timestamps and queueing the entry under one lock makes the
 	// log order of batches their timestamp order.
-	n.orderMu.Lock()
-	first, err := n.tso.allocate(uint32(len(req.Events)))
-	if err != nil {
-		n.orderMu.Unlock()
+	var f raft.ApplyFuture
+	if _, err := n.reserve(ctx, uint32(len(req.Events)), func(first uint64) {
+		env.payload = encodeEventBatch(n.cfg.EventRetention, first, n.id, body)
+		f = n.raft.Apply(env.encode(), enqueueTimeout(ctx))
+	}); err != nil {
 		return OrderEventsResponse{}, err
 	}
-	env.payload = encodeEventBatch(n.cfg.EventRetention, first, n.id, body)
-	f := n.raft.Apply(env.encode(), enqueueTimeout(ctx))
-	n.orderMu.Unlock()
 
 	res, err := n.await(ctx, f)
 	if err != nil {

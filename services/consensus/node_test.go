@@ -182,3 +182,34 @@ func TestIdempotentRetries(t *testing.T) {
 		t.Fatalf("after the window: %+v %v", late, err)
 	}
 }
+
+// Callers that take timestamps faster than 262,144 a millisecond use up
+// the window; they wait for the mark to be raised rather than fail, and
+// Physical never runs more than the window ahead of the wall clock.
+func TestExhaustedWindowWaits(t *testing.T) {
+	ctx := context.Background()
+	tn := newTestNode(t, "solo", func(c *Config) {
+		c.TSOWindow = 200 * time.Millisecond
+		c.TSOUpdateInterval = 100 * time.Millisecond
+		c.MaxTimestampBatch = 1 << logicalBits
+	})
+	waitServing(t, tn)
+	start := time.Now()
+	var last Timestamp
+	for range 600 { // 600 ms of timestamps
+		r, err := tn.n.GetTimestamp(ctx, "agent", GetTimestampRequest{Count: 1 << logicalBits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Logical <= last.Logical {
+			t.Fatalf("%v after %v", r.Timestamp, last)
+		}
+		if ahead := time.Until(r.At(r.Count - 1).Time()); ahead > 250*time.Millisecond {
+			t.Fatalf("Physical %v ahead of the wall clock", ahead)
+		}
+		last = r.At(r.Count - 1)
+	}
+	if took := time.Since(start); took < 350*time.Millisecond {
+		t.Fatalf("600 ms of timestamps in %v: the window did not hold", took)
+	}
+}

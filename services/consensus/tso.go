@@ -89,9 +89,25 @@ type tso struct {
 	// keeps serving however busy its process is).
 	sole  atomic.Bool
 	epoch time.Time
+	// kick asks the leader's session to raise the mark now.
+	kick chan struct{}
 }
 
-func newTSO() *tso { return &tso{epoch: time.Now()} }
+func newTSO() *tso { return &tso{epoch: time.Now(), kick: make(chan struct{}, 1)} }
+
+// errWindowExhausted: every timestamp below the committed mark is taken
+// (hundreds of millions of them a second will do it). Callers wait for the
+// mark to be raised, as TiDB's clients wait for PD's next update.
+var errWindowExhausted = fmt.Errorf("%w: the timestamp window is exhausted until the high-water mark is raised", ErrUnavailable)
+
+// requestRaise kicks the session to raise the mark without waiting for
+// its next tick.
+func (t *tso) requestRaise() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
 
 // mono is monotonic time since the oracle started.
 func (t *tso) mono() int64 { return int64(time.Since(t.epoch)) }
@@ -142,7 +158,7 @@ func (t *tso) allocate(n uint32) (uint64, error) {
 	}
 	v := t.last.Add(uint64(n))
 	if v>>logicalBits >= limit {
-		return 0, unavailable("the timestamp window is exhausted until the high-water mark is raised")
+		return 0, errWindowExhausted
 	}
 	return v - uint64(n) + 1, nil
 }
@@ -180,28 +196,38 @@ func (n *Node) lead(ctx context.Context) {
 	tick := time.NewTicker(n.cfg.TSOUpdateInterval)
 	defer tick.Stop()
 	for {
+		urgent := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-n.tso.kick:
+			urgent = true
 		}
-		if err := n.advanceTSO(ctx, window); err != nil {
+		if err := n.advanceTSO(ctx, window, urgent); err != nil {
 			n.log.Warn("consensus: raising the timestamp high-water mark", "error", err)
 		}
 	}
 }
 
 // advanceTSO moves the physical part up to the wall clock and, when less
-// than half the window is left, persists a new high-water mark first.
-func (n *Node) advanceTSO(ctx context.Context, window uint64) error {
+// than half the window is left ahead of the wall clock (urgent: when the
+// callers used it all), persists a mark a window ahead of the wall clock
+// first. The mark follows the wall clock, not the timestamps served, so
+// Physical never runs more than a window ahead of real time: a burst past
+// 262,144 timestamps a millisecond borrows from the window, then waits.
+func (n *Node) advanceTSO(ctx context.Context, window uint64, urgent bool) error {
 	now := unixMillis(n.now())
-	current := max(now, n.tso.last.Load()>>logicalBits)
 	limit := n.tso.limit.Load()
 	if limit == 0 {
 		return nil
 	}
-	if current+window/2 >= limit {
-		mark, err := n.persistHighWater(ctx, current+window)
+	ahead := window / 2
+	if urgent {
+		ahead = window
+	}
+	if now+ahead > limit {
+		mark, err := n.persistHighWater(ctx, now+window)
 		if err != nil {
 			return err
 		}
@@ -317,7 +343,7 @@ func (n *Node) GetTimestamp(ctx context.Context, caller string, req GetTimestamp
 	if count > n.cfg.MaxTimestampBatch {
 		return TimestampResult{}, invalid(ErrTooLarge, "%d timestamps in one call (limit %d)", count, n.cfg.MaxTimestampBatch)
 	}
-	first, err := n.reserve(count)
+	first, err := n.reserve(ctx, count, nil)
 	if err == nil {
 		return TimestampResult{Timestamp: makeTimestamp(first, n.id), Count: count, Consensus: true}, nil
 	}
@@ -333,14 +359,38 @@ func (n *Node) GetTimestamp(ctx context.Context, caller string, req GetTimestamp
 	}, nil
 }
 
-func (n *Node) reserve(count uint32) (uint64, error) {
-	if err := n.usable(); err != nil {
-		return 0, err
+// reserve reserves count consecutive timestamps on the leader. While the
+// window is exhausted it asks for the mark to be raised and waits, up to
+// ctx. With locked, it calls locked(first) under the ordering lock, so
+// whatever locked queues is in timestamp order.
+func (n *Node) reserve(ctx context.Context, count uint32, locked func(first uint64)) (uint64, error) {
+	for {
+		if err := n.usable(); err != nil {
+			return 0, err
+		}
+		if n.raft.State() != raft.Leader {
+			return 0, n.notLeader()
+		}
+		if locked != nil {
+			n.orderMu.Lock()
+		}
+		first, err := n.tso.allocate(count)
+		if err == nil && locked != nil {
+			locked(first)
+		}
+		if locked != nil {
+			n.orderMu.Unlock()
+		}
+		if !errors.Is(err, errWindowExhausted) {
+			return first, err
+		}
+		n.tso.requestRaise()
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: %w", err, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
 	}
-	if n.raft.State() != raft.Leader {
-		return 0, n.notLeader()
-	}
-	return n.tso.allocate(count)
 }
 
 // soleVoter reports whether this node is the only voter of the latest
