@@ -248,6 +248,14 @@ func TestLeadershipTransfer(t *testing.T) {
 	if _, err := old.n.GetTimestamp(ctx, "agent", GetTimestampRequest{}); !errors.As(err, &nl) || nl.LeaderID != to.id || nl.LeaderAddress != to.n.Address() {
 		t.Fatalf("redirect: %v", err)
 	}
+	// Writes on a follower are refused with the leader's address, and
+	// change nothing.
+	if _, err := old.n.OrderEvents(ctx, "agent", OrderEventsRequest{Events: []Event{{ID: "misdirected"}}}); !errors.As(err, &nl) || nl.LeaderAddress != to.n.Address() {
+		t.Fatalf("a write on a follower: %v", err)
+	}
+	if r, _ := to.n.ReadEvents(ctx, "agent", ReadEventsRequest{}); r.Last != 0 {
+		t.Fatalf("a refused write was ordered: %+v", r)
+	}
 	// Without a target raft picks the most up-to-date voter.
 	if err := to.n.TransferLeadership(ctx, admin, TransferLeadershipRequest{}); err != nil {
 		t.Fatal(err)
@@ -331,6 +339,29 @@ func TestSnapshotInstallAndMembership(t *testing.T) {
 	joiner.kill()
 	c.nodes = c.nodes[:3]
 	c.waitMembers(3)
+
+	// The leader leaves too: it steps down once its removal commits, and
+	// the other two carry on above its timestamps.
+	before, err := leader.n.GetTimestamp(ctx, "agent", GetTimestampRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.n.Leave(ctx, admin, leader.n); err != nil {
+		t.Fatal(err)
+	}
+	leader.kill()
+	var rest []*testNode
+	for _, tn := range c.nodes {
+		if tn != leader {
+			rest = append(rest, tn)
+		}
+	}
+	c.nodes = rest
+	c.waitMembers(2)
+	after, err := c.waitLeader().n.GetTimestamp(ctx, "agent", GetTimestampRequest{})
+	if err != nil || after.Logical <= before.Logical {
+		t.Fatalf("after the leader left: %+v (before %+v): %v", after, before, err)
+	}
 }
 
 // A leader cut off with entries it could not commit becomes a follower
