@@ -126,8 +126,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type == raft.LogCommand {
 			r, fatal := f.applyEntry(b, l)
 			if fatal != nil {
+				// Keep what came before it, then stop.
 				f.halt(fmt.Errorf("entry %d: %w", l.Index, fatal))
-				f.commit(b, last, lastTime)
+				if err := f.commit(b, last, lastTime); err != nil {
+					fillErr(out[:i], err)
+				}
 				fillErr(out[i:], f.haltErr())
 				return out
 			}

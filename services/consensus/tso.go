@@ -15,8 +15,8 @@ import (
 )
 
 // The timestamp oracle, after TiDB PD: the leader persists a high-water
-// mark of physical time through raft, a window ahead of the timestamps it
-// serves, and serves timestamps from memory under it with one atomic add.
+// mark of physical time through raft, a window ahead of the wall clock,
+// and serves timestamps from memory under it with one atomic add.
 // A new leader starts at or above the highest mark ever committed, so
 // timestamps never go back across leader changes, even if a clock does.
 //
@@ -27,7 +27,8 @@ import (
 // vote for anyone else until HeartbeatTimeout after that, so a deposed
 // leader stops serving before its successor can start. This assumes the
 // nodes' clocks run at about the same rate (not that they agree) — the
-// usual assumption of leader leases.
+// usual assumption of leader leases. The only voter of a configuration
+// needs no lease: nobody can be elected without its vote.
 
 // tsoType is the internal command that raises the high-water mark.
 const tsoType = reservedPrefix + "tso"
@@ -173,25 +174,21 @@ func (n *Node) lead(ctx context.Context) {
 	}()
 	defer func() { <-done }()
 
-	// Every entry of earlier terms must be applied before the mark is
-	// read, or a mark committed by the previous leader could be missed.
-	if err := wait(ctx, n.raft.Barrier(n.cfg.ElectionTimeout)); err != nil {
-		n.log.Warn("consensus: leader barrier failed", "error", err)
-		return
-	}
-	mark, err := n.readHighWater(ctx)
-	if err != nil {
-		n.log.Error("consensus: reading the timestamp high-water mark", "error", err)
-		return
-	}
 	window := uint64(n.cfg.TSOWindow / time.Millisecond)
-	from := max(unixMillis(n.now()), mark, n.tso.last.Load()>>logicalBits+1)
-	if mark, err = n.persistHighWater(ctx, from+window); err != nil {
-		n.log.Warn("consensus: persisting the timestamp high-water mark", "error", err)
-		return
+	// A leader that cannot start serving yet (a slow barrier, a failed
+	// write) keeps trying for as long as it leads.
+	for {
+		err := n.startServing(ctx, window)
+		if err == nil {
+			break
+		}
+		n.log.Warn("consensus: the new leader cannot serve timestamps yet", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(n.cfg.TSOUpdateInterval):
+		}
 	}
-	n.tso.start(from, mark)
-	n.log.Info("consensus: serving timestamps", "from_ms", from, "high_water_ms", mark)
 
 	tick := time.NewTicker(n.cfg.TSOUpdateInterval)
 	defer tick.Stop()
@@ -208,6 +205,27 @@ func (n *Node) lead(ctx context.Context) {
 			n.log.Warn("consensus: raising the timestamp high-water mark", "error", err)
 		}
 	}
+}
+
+// startServing loads the highest mark ever committed and starts serving
+// above it.
+func (n *Node) startServing(ctx context.Context, window uint64) error {
+	// Every entry of earlier terms must be applied before the mark is
+	// read, or a mark committed by the previous leader could be missed.
+	if err := wait(ctx, n.raft.Barrier(n.cfg.ElectionTimeout)); err != nil {
+		return fmt.Errorf("barrier: %w", err)
+	}
+	mark, err := n.readHighWater(ctx)
+	if err != nil {
+		return err
+	}
+	from := max(unixMillis(n.now()), mark, n.tso.last.Load()>>logicalBits+1)
+	if mark, err = n.persistHighWater(ctx, from+window); err != nil {
+		return err
+	}
+	n.tso.start(from, mark)
+	n.log.Info("consensus: serving timestamps", "from_ms", from, "high_water_ms", mark)
+	return nil
 }
 
 // advanceTSO moves the physical part up to the wall clock and, when less
