@@ -73,6 +73,9 @@ func Open(ctx context.Context, dir string, store kv.Store, cfg Config) (*Node, e
 
 // open is Open with a wall clock, which tests turn back.
 func open(ctx context.Context, dir string, store kv.Store, cfg Config, now func() time.Time) (_ *Node, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	cfg, err = cfg.resolve()
 	if err != nil {
 		return nil, err
