@@ -32,6 +32,7 @@ var fixture struct {
 	w      *workload
 	served []*served
 	procs  []*process
+	dir    string // scratch: data directories, configurations, logs
 	err    error
 }
 
@@ -72,6 +73,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, p := range fixture.procs {
 		p.stop()
+	}
+	if fixture.dir != "" {
+		os.RemoveAll(fixture.dir)
 	}
 	os.Exit(code)
 }
@@ -124,6 +128,7 @@ func startAll(w *workload) ([]*served, error) {
 	if err != nil {
 		return nil, err
 	}
+	fixture.dir = dir
 	e := &env{w: w, bin: bin, dir: dir, entities: filepath.Join(dir, "entities.json"), bundle: filepath.Join(dir, "opa-bundle")}
 	rego, err := os.ReadFile("testdata/opa/agents.rego")
 	if err != nil {
