@@ -41,15 +41,15 @@ var fixture struct {
 // neither anchor caches decisions).
 var configs = []struct {
 	name  string
-	start func(e *env) (*served, error)
+	start func(e *env, name string) (*served, error)
 }{
-	{"creto/mtls", func(e *env) (*served, error) { return e.creto("creto/mtls", true, false) }},
-	{"creto/mtls-cached", func(e *env) (*served, error) { return e.creto("creto/mtls-cached", true, true) }},
-	{"creto/plaintext", func(e *env) (*served, error) { return e.creto("creto/plaintext", false, false) }},
-	{"opa/https-mtls", func(e *env) (*served, error) { return e.opa("opa/https-mtls", true) }},
-	{"opa/http", func(e *env) (*served, error) { return e.opa("opa/http", false) }},
-	{"cerbos/grpc-mtls", func(e *env) (*served, error) { return e.cerbos("cerbos/grpc-mtls", true) }},
-	{"cerbos/grpc", func(e *env) (*served, error) { return e.cerbos("cerbos/grpc", false) }},
+	{"creto/mtls", func(e *env, n string) (*served, error) { return e.creto(n, true, false) }},
+	{"creto/mtls-cached", func(e *env, n string) (*served, error) { return e.creto(n, true, true) }},
+	{"creto/plaintext", func(e *env, n string) (*served, error) { return e.creto(n, false, false) }},
+	{"opa/https-mtls", func(e *env, n string) (*served, error) { return e.opa(n, true) }},
+	{"opa/http", func(e *env, n string) (*served, error) { return e.opa(n, false) }},
+	{"cerbos/grpc-mtls", func(e *env, n string) (*served, error) { return e.cerbos(n, true) }},
+	{"cerbos/grpc", func(e *env, n string) (*served, error) { return e.cerbos(n, false) }},
 }
 
 // servers returns every served PDP, building and starting them on the
@@ -144,7 +144,7 @@ func startAll(w *workload) ([]*served, error) {
 	}
 	var out []*served
 	for _, c := range configs {
-		s, err := c.start(e)
+		s, err := c.start(e, c.name)
 		if s != nil {
 			fixture.procs = append(fixture.procs, s.proc)
 		}
