@@ -10,7 +10,7 @@ BENCHTIME ?= 1s
 COUNT   ?= 3
 FUZZTIME ?= 60s
 
-.PHONY: all run demo build test test-short bench fuzz lint fmt tools proto proto-baseline clean
+.PHONY: all run demo build test test-short bench bench-pdp fuzz lint fmt tools proto proto-baseline clean
 
 all: lint test
 
@@ -41,6 +41,16 @@ bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(COUNT) ./bench/ ./engine/ ./services/crypto/
 	cd bench/anchors && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) -count $(COUNT) .
 
+## bench-pdp: creto serve against OPA's and Cerbos's servers on loopback (builds all three; slow the first time)
+# The PDPs must agree first. Runs are repeated whole rather than with
+# -count, so that the PDPs' figures interleave in time on a shared machine.
+PDP_BENCHTIME ?= 3s
+bench-pdp:
+	cd bench/pdp && $(GO) test -count=1 -timeout 60m -run TestSameDecisions .
+	cd bench/pdp && for i in $$(seq $(COUNT)); do \
+	  $(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(PDP_BENCHTIME) -count 1 -timeout 60m . || exit 1; \
+	done
+
 ## fuzz: run each fuzz target for FUZZTIME (not part of `make test`)
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
@@ -56,6 +66,7 @@ lint: $(TOOLS)/buf
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 	cd bench/anchors && $(GO) vet ./...
+	cd bench/pdp && $(GO) vet ./...
 	$(BUF) lint
 	$(BUF) breaking --against api/baseline.binpb
 
