@@ -2,6 +2,7 @@ package vault
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -61,6 +62,9 @@ type Config struct {
 	// and for scheduled rotations, by secret type. They are added to (and
 	// override) DefaultGenerators.
 	Generators map[SecretType]Generator `toml:"-"`
+	// Log receives the vault's own reports (seal changes, failed scheduled
+	// rotations); nil means slog.Default(). It never receives a value.
+	Log *slog.Logger `toml:"-"`
 }
 
 // Upper bounds of the record format, and so of Config.

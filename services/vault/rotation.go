@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -311,11 +310,11 @@ func (s *Service) runScheduler(ctx context.Context) {
 	now := s.clock.now()
 	for _, ref := range s.schedule.dueAt(now) {
 		if err := s.rotateScheduled(ctx, ref); err != nil && !errors.Is(err, ErrCASMismatch) {
-			slog.Error("vault: scheduled rotation failed", "component", "vault", "secret", ref.String(), "err", err)
+			s.cfg.Log.Error("vault: scheduled rotation failed", "component", "vault", "secret", ref.String(), "err", err)
 		}
 	}
 	if err := s.pruneDelegations(ctx, now); err != nil {
-		slog.Error("vault: pruning delegations failed", "component", "vault", "err", err)
+		s.cfg.Log.Error("vault: pruning delegations failed", "component", "vault", "err", err)
 	}
 }
 

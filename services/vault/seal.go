@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/creto-systems/creto/internal/kv"
@@ -192,7 +191,7 @@ func (s *Service) InitShamir(ctx context.Context, threshold, shares int) ([]stri
 	if err != nil {
 		return nil, opError(op, "", err)
 	}
-	slog.Info("vault initialized", "component", "vault", "mode", "shamir", "threshold", threshold, "shares", shares)
+	s.cfg.Log.Info("vault initialized", "component", "vault", "mode", "shamir", "threshold", threshold, "shares", shares)
 	return out, nil
 }
 
@@ -215,7 +214,7 @@ func (s *Service) InitWithBackend(ctx context.Context, b KeyBackend) error {
 	if err != nil {
 		return opError(op, "", err)
 	}
-	slog.Info("vault initialized", "component", "vault", "mode", "backend")
+	s.cfg.Log.Info("vault initialized", "component", "vault", "mode", "backend")
 	return nil
 }
 
@@ -427,7 +426,7 @@ func (s *Service) unsealWith(ctx context.Context, rootEnc []byte) error {
 		s.sealLocked()
 		return err
 	}
-	slog.Info("vault unsealed", "component", "vault")
+	s.cfg.Log.Info("vault unsealed", "component", "vault")
 	return nil
 }
 
@@ -445,7 +444,7 @@ func (s *Service) Seal(ctx context.Context) error {
 	}
 	if s.root != nil {
 		s.sealLocked()
-		slog.Info("vault sealed", "component", "vault")
+		s.cfg.Log.Info("vault sealed", "component", "vault")
 	}
 	return nil
 }

@@ -72,6 +72,9 @@ func open(ctx context.Context, store kv.Store, cfg Config, clk clock) (*Service,
 	if err != nil {
 		return nil, err
 	}
+	if st.Log == nil {
+		st.Log = slog.Default()
+	}
 	s := &Service{cfg: st, store: store, p: crypto.New(), clock: clk}
 	boot, err := s.p.RandomBytes(4)
 	if err != nil {
