@@ -74,6 +74,8 @@ type instance struct {
 	// creto:request/v1. Slices, not the *Request: keeping a pointer would
 	// move every checked request to the heap.
 	context, attributes []byte
+	// call is the context guest calls run with (EvaluatingFrom).
+	call callContext
 }
 
 type logFunc func(level int, ext, msg string)
@@ -376,7 +378,9 @@ func (x *extension) evaluate(ctx context.Context, req *Request, outcome Kind, no
 	in.fuel.Set(uint64(x.fuel))
 	in.stack[0] = uint64(n)
 	in.context, in.attributes = req.Context, req.Principal.Attributes
-	err = in.evaluate.CallWithStack(ctx, in.stack[:])
+	in.call.begin(ctx, x.name, req)
+	err = in.evaluate.CallWithStack(&in.call, in.stack[:])
+	in.call.end()
 	in.context, in.attributes = nil, nil
 	if err != nil {
 		return failed(x.classify(in, err), err.Error())
