@@ -48,6 +48,9 @@ func (n *Node) openVault(ctx context.Context) error {
 	if cfg.Authorizer == nil {
 		cfg.Authorizer = vaultGrants{n.nhi}
 	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = vaultRecorder{n.audit}
+	}
 	v, err := vault.Open(ctx, n.store, cfg)
 	if err != nil {
 		return fmt.Errorf("config: vault: %w", err)
