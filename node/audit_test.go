@@ -416,3 +416,39 @@ func TestAuditHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+// [audit] and its nested [audit.logger] come from the file and the
+// environment; typos and impossible settings are refused at start.
+func TestAuditConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "creto.toml")
+	os.WriteFile(path, []byte("[audit]\ndecisions = \"all\"\ncheckpoint_interval = \"250ms\"\n[audit.logger]\nbuffer_size = 64\n"), 0o600)
+	c, err := LoadConfig(path, []string{"CRETO_AUDIT_LOGGER_BATCH_SIZE=32", "CRETO_AUDIT_ORIGIN=audit.example/prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = c.withDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	a := c.Audit
+	if a.Decisions != DecisionsAll || a.CheckpointInterval != 250*time.Millisecond || a.Logger.BufferSize != 64 || a.Logger.BatchSize != 32 ||
+		a.Origin != "audit.example/prod" || a.Logger.SpoolPath != filepath.Join(DefaultDataDir, "audit.spool") {
+		t.Fatalf("audit config %+v", a)
+	}
+	os.WriteFile(path, []byte("[audit.logger]\nbufer_size = 64\n"), 0o600)
+	if _, err := LoadConfig(path, nil); err == nil || !strings.Contains(err.Error(), "audit.logger.bufer_size") {
+		t.Fatalf("a typo: %v", err)
+	}
+	for name, bad := range map[string]AuditConfig{
+		"batch over max_batch": {Config: audit.Config{MaxBatch: 10}, Logger: audit.LoggerConfig{BatchSize: 11}},
+		"decisions":            {Decisions: "denials"},
+	} {
+		if _, err := (Config{Audit: bad}).withDefaults(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// The services' own checks run when the node opens, before it serves.
+	_, err = Open(bg, Config{Server: ServerConfig{DataDir: t.TempDir()}, Audit: AuditConfig{Config: audit.Config{CheckpointInterval: time.Microsecond}}}, nil)
+	if !errors.Is(err, audit.ErrInvalidArgument) {
+		t.Fatalf("a checkpoint interval under a millisecond: %v", err)
+	}
+}
