@@ -21,7 +21,7 @@ import (
 
 // auditLog is a real audit log and its Logger on a fresh store, readable
 // by "auditor".
-func auditLog(t *testing.T) (*audit.Service, *audit.Logger) {
+func auditLog(t testing.TB) (*audit.Service, *audit.Logger) {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := kv.Open(filepath.Join(dir, "kv"))
