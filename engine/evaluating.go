@@ -38,7 +38,9 @@ type evaluatingKey struct{}
 // one and reuses it for every call, so the hook costs a call no
 // allocation (a context.WithValue per call would cost one); the price is
 // that the context is only valid during the call, which is all a host
-// function may use it for.
+// function may use it for. Only extensions granted a host module of the
+// embedder's are called with it: the engine's own modules find the
+// instance by module.
 type callContext struct {
 	context.Context
 	ev Evaluating
