@@ -285,16 +285,34 @@ func TestAuditRecordsVaultAccessesAndTheVaultFailsClosed(t *testing.T) {
 	wantReason(t, err, codes.Unavailable, "AUDIT_FAILED")
 	_, err = runtime.CreateSecret(bg, &vaultv1.CreateSecretRequest{Reference: secretRef("agents/runtime/keys", "OTHER"), Value: []byte("v"), Metadata: generic})
 	wantReason(t, err, codes.Unavailable, "AUDIT_FAILED")
+	// An identity change now cannot reach the log: the Logger spools it,
+	// and the audit service's health says so.
+	tn.agentToken("late")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := healthpb.NewHealthClient(tn.anonymous()).Check(bg, &healthpb.HealthCheckRequest{Service: auditServiceName})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the audit service still reports %v with its log down", resp.GetStatus())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	// Shutting down reports the log closed under it.
 	err = tn.Shutdown(bg)
 	tn.Node = nil
 	if !errors.Is(err, audit.ErrClosed) {
 		t.Fatalf("shutdown: %v", err)
 	}
-	// After a restart: the change the log could not record was never made.
+	// After a restart: the change the log could not record was never
+	// made, and the spooled identity change is in the log.
 	tn = startNode(t, dir, nil)
 	_, err = vaultv1.NewVaultServiceClient(tn.agent("runtime")).GetSecretMetadata(bg, &vaultv1.GetSecretMetadataRequest{Reference: secretRef("agents/runtime/keys", "OTHER")})
 	wantReason(t, err, codes.NotFound, "NOT_FOUND")
+	if rs := tn.records(&auditv1.QueryRequest{What: "nhi.agent_registered", Resource: `Agent::"late"`}); len(rs) != 1 {
+		t.Fatalf("the spooled registration: %v", rs)
+	}
 }
 
 // Identity changes made over gRPC are attributed to the operator who made
