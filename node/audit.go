@@ -70,6 +70,9 @@ func (n *Node) openAudit(ctx context.Context, sealer audit.Sealer) error {
 	if lc.Authorizer == nil {
 		lc.Authorizer = auditGrants{n}
 	}
+	if lc.Signatures == nil {
+		lc.Signatures = nhiSignatures{n}
+	}
 	if lc.Logger == nil {
 		lc.Logger = n.log
 	}
@@ -161,9 +164,22 @@ func (g auditGrants) Authorize(ctx context.Context, callerID, who string, access
 	}
 	_, err := g.n.nhi.FindGrant(ctx, callerID, who, permissionAuditRead)
 	if errors.Is(err, nhi.ErrNotFound) {
-		return fmt.Errorf("%w: no live delegation from %q grants %s", audit.ErrAccessDenied, who, permissionAuditRead)
+		return fmt.Errorf("%w: no live delegation from the agent grants %s", audit.ErrAccessDenied, permissionAuditRead)
 	}
 	return err
+}
+
+// nhiSignatures verifies a record's signature under its Who's NHI keys.
+// The log opens before NHI (so that no identity change goes unaudited),
+// and records reach it only once the node serves, when NHI is open.
+type nhiSignatures struct{ n *Node }
+
+// Verify implements audit.SignatureVerifier.
+func (s nhiSignatures) Verify(ctx context.Context, who string, msg, sig []byte) error {
+	if s.n.nhi == nil {
+		return fmt.Errorf("%w: the identity service is not open", audit.ErrUnavailable)
+	}
+	return s.n.nhi.Verify(ctx, who, msg, sig)
 }
 
 // vaultLogReader marks the context of the vault's access-log reads: the

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/creto-systems/creto/abi"
 	auditv1 "github.com/creto-systems/creto/api/creto/audit/v1"
@@ -129,6 +130,36 @@ func TestAuditLogProveAndVerifyOverTheWire(t *testing.T) {
 	// And the service agrees, given the record as Query returned it.
 	if ok, err := c.Verify(bg, &auditv1.VerifyRequest{Record: rec, Proof: p.GetProof()}); err != nil || !ok.GetValid() {
 		t.Fatalf("Verify: %v %v", ok, err)
+	}
+}
+
+// An agent signs a record with its NHI key (NhiService.Sign) before
+// logging it; the log checks the signature under the agent's keys.
+func TestAuditSignedRecordsOverTheWire(t *testing.T) {
+	tn := startNode(t, "", nil)
+	conn := tn.agent("planner")
+	r := audit.Record{Source: "planner-app", Who: "planner", What: "approve", Resource: `Invoice::"7"`, Outcome: audit.Success,
+		Timestamp: time.Now().Add(-time.Second).UTC()}
+	payload, err := r.SigningPayload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := nhiv1.NewNhiServiceClient(conn).Sign(bg, &nhiv1.SignRequest{Data: payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &auditv1.LogRequest{Record: &auditv1.AuditRecord{Source: r.Source, What: r.What, Resource: r.Resource,
+		Outcome: auditv1.Outcome_OUTCOME_SUCCESS, Timestamp: timestamppb.New(r.Timestamp), Signature: signed.GetSignature()}}
+	c := auditClient(conn)
+	if _, err := c.Log(bg, req); err != nil {
+		t.Fatal(err)
+	}
+	req.Record.Resource = `Invoice::"8"` // not what was signed
+	_, err = c.Log(bg, req)
+	wantReason(t, err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	got, err := c.Query(bg, &auditv1.QueryRequest{What: "approve"})
+	if err != nil || len(got.GetRecords()) != 1 || len(got.GetRecords()[0].GetSignature().GetMlDsaSignature()) == 0 {
+		t.Fatalf("signed records: %v %v", got, err)
 	}
 }
 
