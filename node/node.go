@@ -190,9 +190,9 @@ func (n *Node) openServices(ctx context.Context) error {
 }
 
 // openSealer opens the node key that seals NHI's data key and the audit
-// log's signing keys, creating it
-// only for a store that holds no sealed keys yet: a fresh key for a store
-// sealed under a lost one would hide the loss.
+// log's signing keys, creating it only for a store that holds no sealed
+// keys yet: a fresh key for a store sealed under a lost one would hide the
+// loss.
 func openSealer(ctx context.Context, store kv.Store, path string) (*nhi.FileSealer, error) {
 	s, err := nhi.OpenFileSealer(path)
 	if !errors.Is(err, fs.ErrNotExist) {
