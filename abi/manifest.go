@@ -59,6 +59,8 @@ const (
 	CapabilityVault = "vault"
 	// CapabilityVaultReveal reads secrets' plaintext: a separate grant.
 	CapabilityVaultReveal = "vault-reveal"
+	// CapabilityAudit writes records to the node's audit log.
+	CapabilityAudit = "audit"
 )
 
 // ErrManifest is returned for a missing or invalid manifest.
@@ -112,7 +114,8 @@ func (m *Manifest) normalize() error {
 	}
 	for _, c := range m.Capabilities {
 		switch c {
-		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI, CapabilityVault, CapabilityVaultReveal:
+		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI, CapabilityVault, CapabilityVaultReveal,
+			CapabilityAudit:
 		default:
 			if c == "" || len(c) > 64 {
 				return bad("capability %q", c)

@@ -400,9 +400,10 @@ func BenchmarkAuditInclusionProof(b *testing.B) {
 }
 
 // BenchmarkCheckAudited is the cached check (the 155 ns headline) with no
-// observer, with an observer that does nothing (the hook's own cost), and
-// with the audit adapter emitting every decision into a Logger over a
-// real log. Emit never waits, so the last pays for building the record
+// observer, with an observer that does nothing (the hook's own cost), with
+// the node's default (audit-denied: feed.NotAllowed, every decision but a
+// plain allow) and with the audit adapter emitting every decision into a
+// Logger over a real log (audit-logger, the node's decisions = "all"). Emit never waits, so the last pays for building the record
 // and queueing it; the log behind cannot keep up with millions of checks
 // per second, and the oldest events are dropped and counted (reported).
 // The uncached check at 1,000 policies is measured the same way.
@@ -410,7 +411,7 @@ func BenchmarkCheckAudited(b *testing.B) {
 	ctx := context.Background()
 	w := newWorkload(1000)
 	for _, cached := range []bool{true, false} {
-		for _, mode := range []string{"no-observer", "nop-observer", "audit-logger"} {
+		for _, mode := range []string{"no-observer", "nop-observer", "audit-denied", "audit-logger"} {
 			name := fmt.Sprintf("cached=%v/%s", cached, mode)
 			b.Run(name, func(b *testing.B) {
 				var opts []engine.Option
@@ -421,7 +422,7 @@ func BenchmarkCheckAudited(b *testing.B) {
 				switch mode {
 				case "nop-observer":
 					opts = append(opts, engine.WithObserver(nopObserver{}))
-				case "audit-logger":
+				case "audit-logger", "audit-denied":
 					dir := b.TempDir()
 					svc, st := openAuditLog(b, dir, audit.Config{})
 					defer st.Close()
@@ -431,7 +432,11 @@ func BenchmarkCheckAudited(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					opts = append(opts, engine.WithObserver(feed.Engine(logger)))
+					obs := feed.Engine(logger)
+					if mode == "audit-denied" {
+						obs = feed.NotAllowed(obs)
+					}
+					opts = append(opts, engine.WithObserver(obs))
 				}
 				e := w.engine(b, opts...)
 				defer e.Close()
@@ -462,7 +467,10 @@ func BenchmarkCheckAudited(b *testing.B) {
 				if logger != nil {
 					b.StopTimer()
 					st := logger.Stats()
-					b.ReportMetric(float64(st.Delivered)/float64(st.Emitted), "delivered/emitted")
+					b.ReportMetric(float64(st.Emitted)/float64(b.N), "emitted/check")
+					if st.Emitted > 0 {
+						b.ReportMetric(float64(st.Delivered)/float64(st.Emitted), "delivered/emitted")
+					}
 					logger.Close(ctx)
 				}
 			})

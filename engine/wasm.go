@@ -53,6 +53,11 @@ type extension struct {
 	retired  atomic.Bool
 	closeMu  sync.Once
 
+	// hosted is set when the extension was granted a host module of the
+	// embedder's; only its calls carry the request in their context
+	// (EvaluatingFrom), which the engine's own modules do not need.
+	hosted bool
+
 	// byModule finds the instance behind a calling module, for host
 	// functions that need the request being evaluated.
 	byModule sync.Map // api.Module → *instance
@@ -74,6 +79,8 @@ type instance struct {
 	// creto:request/v1. Slices, not the *Request: keeping a pointer would
 	// move every checked request to the heap.
 	context, attributes []byte
+	// call is the context guest calls run with (EvaluatingFrom).
+	call callContext
 }
 
 type logFunc func(level int, ext, msg string)
@@ -184,6 +191,7 @@ func (e *Engine) bindImports(ctx context.Context, x *extension, m *abi.Manifest)
 	for _, h := range e.cfg.hostModules {
 		if m.Has(h.Capability()) {
 			mods[abi.HostModuleName(h.Capability())] = h.Functions(x.name)
+			x.hosted = true
 		}
 	}
 	wasi := false
@@ -376,7 +384,13 @@ func (x *extension) evaluate(ctx context.Context, req *Request, outcome Kind, no
 	in.fuel.Set(uint64(x.fuel))
 	in.stack[0] = uint64(n)
 	in.context, in.attributes = req.Context, req.Principal.Attributes
-	err = in.evaluate.CallWithStack(ctx, in.stack[:])
+	if x.hosted {
+		in.call.begin(ctx, x.name, req)
+		err = in.evaluate.CallWithStack(&in.call, in.stack[:])
+		in.call.end()
+	} else {
+		err = in.evaluate.CallWithStack(ctx, in.stack[:])
+	}
 	in.context, in.attributes = nil, nil
 	if err != nil {
 		return failed(x.classify(in, err), err.Error())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/creto-systems/creto/services/audit"
 	"github.com/creto-systems/creto/services/memory"
 	"github.com/creto-systems/creto/services/nhi"
 	"github.com/creto-systems/creto/services/vault"
@@ -27,6 +28,7 @@ type Config struct {
 	NHI    nhi.Config    `toml:"nhi"`
 	Memory memory.Config `toml:"memory"`
 	Vault  VaultConfig   `toml:"vault"`
+	Audit  AuditConfig   `toml:"audit"`
 }
 
 // ServerConfig is the [server] section: where the node keeps its state and
@@ -128,7 +130,9 @@ func (c Config) withDefaults() (Config, error) {
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return c, err
 	}
-	return c, nil
+	var err error
+	c.Audit, err = c.Audit.withDefaults(s.DataDir)
+	return c, err
 }
 
 func setDefault[T comparable](v *T, def T) {
@@ -293,6 +297,8 @@ func (c Config) Effective() ([]byte, error) {
 	full.NHI = nhiDefaults(full.NHI)
 	full.Memory = memoryDefaults(full.Memory)
 	fillZero(reflect.ValueOf(&full.Vault.Config).Elem(), reflect.ValueOf(vault.DefaultConfig()))
+	fillZero(reflect.ValueOf(&full.Audit.Config).Elem(), reflect.ValueOf(audit.DefaultConfig()))
+	fillZero(reflect.ValueOf(&full.Audit.Logger).Elem(), reflect.ValueOf(audit.DefaultLoggerConfig()))
 	var b bytes.Buffer
 	enc := toml.NewEncoder(&b)
 	if err := enc.Encode(full); err != nil {

@@ -5,6 +5,7 @@ import (
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 
+	auditv1 "github.com/creto-systems/creto/api/creto/audit/v1"
 	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	memoryv1 "github.com/creto-systems/creto/api/creto/memory/v1"
 	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
@@ -24,7 +25,10 @@ import (
 // the service scopes every call to its caller. The vault's VaultService is
 // all data too — the vault checks ownership, NHI grants ("vault:read" …)
 // and delegations on every call, GetAccessLog included (audit access) —
-// while its VaultAdminService, the seal, is all admin.
+// while its VaultAdminService, the seal, is all admin. The audit log is
+// all data: the service scopes Log and Query to the caller (an agent logs
+// and reads its own records; operators, its auditors, everything), and
+// proofs, verification, checkpoints and keys are public.
 var dataPlane = map[string]bool{
 	authzv1.AuthorizationService_Check_FullMethodName:      true,
 	authzv1.AuthorizationService_CheckBatch_FullMethodName: true,
@@ -67,6 +71,14 @@ var dataPlane = map[string]bool{
 	vaultv1.VaultService_GetRotationSchedule_FullMethodName: true,
 	vaultv1.VaultService_ComputeMac_FullMethodName:          true,
 	vaultv1.VaultService_GetAccessLog_FullMethodName:        true,
+
+	auditv1.AuditService_Log_FullMethodName:            true,
+	auditv1.AuditService_LogBatch_FullMethodName:       true,
+	auditv1.AuditService_Query_FullMethodName:          true,
+	auditv1.AuditService_GetProof_FullMethodName:       true,
+	auditv1.AuditService_Verify_FullMethodName:         true,
+	auditv1.AuditService_GetCheckpoint_FullMethodName:  true,
+	auditv1.AuditService_GetVerifierKey_FullMethodName: true,
 }
 
 func authzServiceDesc() grpc.ServiceDesc  { return authzv1.AuthorizationService_ServiceDesc }

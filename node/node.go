@@ -34,6 +34,7 @@ import (
 	"github.com/creto-systems/creto/hosts"
 	"github.com/creto-systems/creto/internal/kv"
 	"github.com/creto-systems/creto/internal/pki"
+	"github.com/creto-systems/creto/services/audit"
 	"github.com/creto-systems/creto/services/authz"
 	"github.com/creto-systems/creto/services/memory"
 	"github.com/creto-systems/creto/services/nhi"
@@ -53,6 +54,9 @@ type Node struct {
 	engine *engine.Engine
 	authz  *authz.Service
 	access *access
+
+	audit       *audit.Service
+	auditLogger *audit.Logger
 
 	metrics *metrics
 	grpc    *grpc.Server
@@ -105,12 +109,20 @@ func (n *Node) openServices(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.nhi, err = nhi.New(ctx, n.store, sealer, cfg.NHI)
-	sealer.Close()
-	if err != nil {
+	// The audit log first, so that no identity change goes unaudited.
+	if err := n.openAudit(ctx, sealer); err != nil {
+		sealer.Close()
 		return err
 	}
-	n.closers = append(n.closers, n.nhi.Close)
+	ncfg := cfg.NHI
+	ncfg.Events = n.nhiEvents()
+	n.nhi, err = nhi.New(ctx, n.store, sealer, ncfg)
+	sealer.Close()
+	if err != nil {
+		n.closeAuditLogger()
+		return err
+	}
+	n.closers = append(n.closers, n.nhi.Close, n.closeAuditLogger)
 
 	mcfg := cfg.Memory
 	if mcfg.Authorizer == nil {
@@ -150,7 +162,8 @@ func (n *Node) openServices(ctx context.Context) error {
 		engine.WithLogger(n.log),
 		engine.WithExtensionCacheDir(filepath.Join(dir, "wasm-cache")),
 		engine.WithHostModules(hosts.State{Store: n.state}, hosts.Clock{}, hosts.NHI{Agents: n.nhi},
-			hosts.Vault{Secrets: n.vault}, hosts.VaultReveal{Secrets: n.vault}),
+			hosts.Vault{Secrets: n.vault}, hosts.VaultReveal{Secrets: n.vault}, hosts.Audit{Events: n.auditLogger}),
+		engine.WithObserver(n.decisionObserver()),
 	)
 	n.closers = append(n.closers, n.engine.Close)
 	if cfg.Authz.Schema != "" {
@@ -177,17 +190,20 @@ func (n *Node) openServices(ctx context.Context) error {
 	return nil
 }
 
-// openSealer opens the node key that seals NHI's data key, creating it
-// only for a store that holds no sealed keys yet: a fresh key for a store
-// sealed under a lost one would hide the loss.
+// openSealer opens the node key that seals NHI's data key and the audit
+// log's signing keys, creating it only for a store that holds no sealed
+// keys yet: a fresh key for a store sealed under a lost one would hide the
+// loss.
 func openSealer(ctx context.Context, store kv.Store, path string) (*nhi.FileSealer, error) {
 	s, err := nhi.OpenFileSealer(path)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return s, err
 	}
 	used := false
-	if err := store.Scan(ctx, []byte("nhi/"), func(_, _ []byte) error { used = true; return errStop }); err != nil && !errors.Is(err, errStop) {
-		return nil, err
+	for _, prefix := range []string{"nhi/", "audit/"} {
+		if err := store.Scan(ctx, []byte(prefix), func(_, _ []byte) error { used = true; return errStop }); err != nil && !errors.Is(err, errStop) {
+			return nil, err
+		}
 	}
 	if used {
 		return nil, fmt.Errorf("node: %s is missing but the store holds sealed keys: %w", path, nhi.ErrSealed)
@@ -202,7 +218,8 @@ var errStop = errors.New("stop")
 
 // services lists the gRPC services a node serves, for health and metrics.
 func (n *Node) services() []grpc.ServiceDesc {
-	return []grpc.ServiceDesc{authzServiceDesc(), nhiServiceDesc(), memoryServiceDesc(), vaultServiceDesc(), vaultAdminServiceDesc()}
+	return []grpc.ServiceDesc{authzServiceDesc(), nhiServiceDesc(), memoryServiceDesc(), vaultServiceDesc(), vaultAdminServiceDesc(),
+		auditServiceDesc()}
 }
 
 func (n *Node) buildServers(ctx context.Context) error {
@@ -232,6 +249,7 @@ func (n *Node) buildServers(ctx context.Context) error {
 		names = append(names, d.ServiceName)
 	}
 	n.metrics = newMetrics(names)
+	n.metrics.reg.MustRegister(n.auditMetrics()...)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxRecvMsgBytes),
 		// A pool of goroutines that keep their grown stacks between calls:
@@ -250,6 +268,7 @@ func (n *Node) buildServers(ctx context.Context) error {
 	memory.NewServer(n.memory, n.log).Register(n.grpc)
 	vault.NewServer(n.vault, n.log).Register(n.grpc)
 	vault.NewAdminServer(n.vault, vault.AdminOptions{Log: n.log, Backend: n.vaultBackend, Changed: n.reportVault}).Register(n.grpc)
+	audit.NewServer(n.audit, n.log).Register(n.grpc)
 
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
@@ -259,6 +278,9 @@ func (n *Node) buildServers(ctx context.Context) error {
 	if st, err := n.vault.Status(ctx); err == nil {
 		n.reportVault(st)
 	}
+	stopWatch := make(chan struct{})
+	go n.watchAuditHealth(stopWatch)
+	n.closers = append(n.closers, func() error { close(stopWatch); return nil })
 	reflection.Register(n.grpc)
 
 	mux := http.NewServeMux()
@@ -300,11 +322,6 @@ func (n *Node) resolveDelegation(ctx context.Context, id string) (string, []engi
 		return "", nil, status.Errorf(codes.PermissionDenied, "delegation: %v", err)
 	}
 	return chain.Principal(), refs, nil
-}
-
-// auditDenial records a call the meta-policies refused.
-func (n *Node) auditDenial(ctx context.Context, d Denial) {
-	n.log.WarnContext(ctx, "audit: administrative call denied", "caller", d.Caller.String(), "method", d.Method, "reason", d.Reason)
 }
 
 func (n *Node) serverTLS() (*tls.Config, error) {

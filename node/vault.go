@@ -51,6 +51,9 @@ func (n *Node) openVault(ctx context.Context) error {
 	if cfg.Log == nil {
 		cfg.Log = n.log
 	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = vaultRecorder{n.audit}
+	}
 	v, err := vault.Open(ctx, n.store, cfg)
 	if err != nil {
 		return fmt.Errorf("config: vault: %w", err)

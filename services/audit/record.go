@@ -271,6 +271,22 @@ func (r *Record) SigningPayload() ([]byte, error) {
 	return append([]byte(signingDomain), body...), nil
 }
 
+// Validate checks the record against the format's rules, as Log does,
+// a zero Timestamp standing for now; what depends on a log's
+// configuration (max_record_bytes, max_clock_skew) is left to the log. An
+// emitter that takes records from an untrusted party calls it to refuse a
+// bad one at once, where a Logger would count it invalid later.
+func (r *Record) Validate() error {
+	c := *r
+	if c.Timestamp.IsZero() {
+		c.Timestamp = time.Now()
+	}
+	if _, err := c.validate(); err != nil {
+		return opError("validate", "", err)
+	}
+	return nil
+}
+
 // EncodeLeaf returns the record's leaf encoding (docs/audit.md), the bytes
 // whose RFC 6962 leaf hash is in the tree. Index and LoggedAt are encoded
 // as they are.

@@ -200,3 +200,27 @@ func TestOutcomeText(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Validate applies Log's rules, a zero timestamp standing for now, and
+// leaves the record as it was.
+func TestRecordValidate(t *testing.T) {
+	r := Record{Who: "a", What: "b"}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Timestamp.IsZero() {
+		t.Fatal("Validate changed the record")
+	}
+	for name, bad := range map[string]Record{
+		"no what":    {Who: "a"},
+		"control":    {Who: "a\x00", What: "b"},
+		"outcome":    {Who: "a", What: "b", Outcome: 9},
+		"long who":   {Who: strings.Repeat("a", MaxIDLen+1), What: "b"},
+		"before1970": {Who: "a", What: "b", Timestamp: time.Unix(-1, 0)},
+	} {
+		err := bad.Validate()
+		if !errors.Is(err, ErrInvalidArgument) && !errors.Is(err, ErrTooLarge) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

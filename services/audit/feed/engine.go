@@ -30,6 +30,24 @@ func Engine(l *audit.Logger) engine.Observer { return engineObserver{l} }
 
 type engineObserver struct{ l *audit.Logger }
 
+// NotAllowed passes on to o what a node audits by default: every decision
+// that is not a plain allow (denials, oversight, quota and rate limits),
+// every request refused as invalid, and every extension failure. A node
+// deciding a hundred thousand checks a second cannot write a hundred
+// thousand records a second, and the allows are what a policy already
+// says; the rest is what an auditor looks for.
+func NotAllowed(o engine.Observer) engine.Observer { return notAllowed{o} }
+
+type notAllowed struct{ engine.Observer }
+
+// Decided skips plain allows.
+func (f notAllowed) Decided(ctx context.Context, req engine.Request, d engine.Decision, err error) {
+	if err == nil && d.Kind == engine.Allow {
+		return
+	}
+	f.Observer.Decided(ctx, req, d, err)
+}
+
 // seen is what a record about a request needs, captured on the checking
 // goroutine.
 type seen struct {
