@@ -59,6 +59,9 @@ const (
 	CapabilityVault = "vault"
 	// CapabilityVaultReveal reads secrets' plaintext: a separate grant.
 	CapabilityVaultReveal = "vault-reveal"
+	// CapabilityStorage keeps small objects in the node's encrypted
+	// object storage, as the extension's own identity.
+	CapabilityStorage = "storage"
 )
 
 // ErrManifest is returned for a missing or invalid manifest.
@@ -112,7 +115,7 @@ func (m *Manifest) normalize() error {
 	}
 	for _, c := range m.Capabilities {
 		switch c {
-		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI, CapabilityVault, CapabilityVaultReveal:
+		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI, CapabilityVault, CapabilityVaultReveal, CapabilityStorage:
 		default:
 			if c == "" || len(c) > 64 {
 				return bad("capability %q", c)
