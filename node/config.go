@@ -14,6 +14,7 @@ import (
 
 	"github.com/creto-systems/creto/services/memory"
 	"github.com/creto-systems/creto/services/nhi"
+	"github.com/creto-systems/creto/services/storage"
 	"github.com/creto-systems/creto/services/vault"
 )
 
@@ -27,6 +28,8 @@ type Config struct {
 	NHI    nhi.Config    `toml:"nhi"`
 	Memory memory.Config `toml:"memory"`
 	Vault  VaultConfig   `toml:"vault"`
+
+	Storage storage.Config `toml:"storage"`
 }
 
 // ServerConfig is the [server] section: where the node keeps its state and
@@ -38,6 +41,11 @@ type ServerConfig struct {
 	GRPCAddr string `toml:"grpc_addr"`
 	// HTTPAddr serves /metrics, /healthz and presigned storage URLs.
 	HTTPAddr string `toml:"http_addr"`
+	// PublicHTTPURL is the HTTP listener's address as clients reach it
+	// ("https://storage.example.com"), for a node behind a proxy or
+	// listening on every interface: presigned URLs start with it. Empty
+	// means the listener's own scheme, host and port.
+	PublicHTTPURL string `toml:"public_http_url"`
 	// TLSCert and TLSKey are the server's certificate and key (PEM). Empty
 	// means the development certificates the node creates in DataDir/tls.
 	TLSCert string `toml:"tls_cert"`
@@ -128,7 +136,7 @@ func (c Config) withDefaults() (Config, error) {
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c, c.checkHTTP()
 }
 
 func setDefault[T comparable](v *T, def T) {
@@ -293,6 +301,7 @@ func (c Config) Effective() ([]byte, error) {
 	full.NHI = nhiDefaults(full.NHI)
 	full.Memory = memoryDefaults(full.Memory)
 	fillZero(reflect.ValueOf(&full.Vault.Config).Elem(), reflect.ValueOf(vault.DefaultConfig()))
+	fillZero(reflect.ValueOf(&full.Storage).Elem(), reflect.ValueOf(storage.DefaultConfig()))
 	var b bytes.Buffer
 	enc := toml.NewEncoder(&b)
 	if err := enc.Encode(full); err != nil {

@@ -8,6 +8,7 @@ import (
 	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	memoryv1 "github.com/creto-systems/creto/api/creto/memory/v1"
 	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
+	storagev1 "github.com/creto-systems/creto/api/creto/storage/v1"
 	vaultv1 "github.com/creto-systems/creto/api/creto/vault/v1"
 )
 
@@ -24,7 +25,9 @@ import (
 // the service scopes every call to its caller. The vault's VaultService is
 // all data too — the vault checks ownership, NHI grants ("vault:read" …)
 // and delegations on every call, GetAccessLog included (audit access) —
-// while its VaultAdminService, the seal, is all admin.
+// while its VaultAdminService, the seal, is all admin. Storage is all data:
+// the service checks ownership and NHI delegations ("storage:read" …) on
+// every call, presigned URLs included.
 var dataPlane = map[string]bool{
 	authzv1.AuthorizationService_Check_FullMethodName:      true,
 	authzv1.AuthorizationService_CheckBatch_FullMethodName: true,
@@ -67,6 +70,16 @@ var dataPlane = map[string]bool{
 	vaultv1.VaultService_GetRotationSchedule_FullMethodName: true,
 	vaultv1.VaultService_ComputeMac_FullMethodName:          true,
 	vaultv1.VaultService_GetAccessLog_FullMethodName:        true,
+
+	storagev1.StorageService_Store_FullMethodName:                true,
+	storagev1.StorageService_Retrieve_FullMethodName:             true,
+	storagev1.StorageService_Delete_FullMethodName:               true,
+	storagev1.StorageService_List_FullMethodName:                 true,
+	storagev1.StorageService_StoreStream_FullMethodName:          true,
+	storagev1.StorageService_RetrieveStream_FullMethodName:       true,
+	storagev1.StorageService_GetMetadata_FullMethodName:          true,
+	storagev1.StorageService_UpdateMetadata_FullMethodName:       true,
+	storagev1.StorageService_GeneratePresignedUrl_FullMethodName: true,
 }
 
 func authzServiceDesc() grpc.ServiceDesc  { return authzv1.AuthorizationService_ServiceDesc }
@@ -76,6 +89,7 @@ func vaultServiceDesc() grpc.ServiceDesc  { return vaultv1.VaultService_ServiceD
 func vaultAdminServiceDesc() grpc.ServiceDesc {
 	return vaultv1.VaultAdminService_ServiceDesc
 }
+func storageServiceDesc() grpc.ServiceDesc { return storagev1.StorageService_ServiceDesc }
 
 // methodClasses classifies every method of the served services, and the
 // reflection services' (which any authenticated caller may use).

@@ -36,6 +36,7 @@ import (
 	"github.com/creto-systems/creto/services/authz"
 	"github.com/creto-systems/creto/services/memory"
 	"github.com/creto-systems/creto/services/nhi"
+	"github.com/creto-systems/creto/services/storage"
 	"github.com/creto-systems/creto/services/vault"
 )
 
@@ -52,6 +53,8 @@ type Node struct {
 	engine *engine.Engine
 	authz  *authz.Service
 	access *access
+
+	storage *storage.Service
 
 	metrics *metrics
 	grpc    *grpc.Server
@@ -105,11 +108,14 @@ func (n *Node) openServices(ctx context.Context) error {
 		return err
 	}
 	n.nhi, err = nhi.New(ctx, n.store, sealer, cfg.NHI)
+	if err == nil {
+		n.closers = append(n.closers, n.nhi.Close)
+		err = n.openStorage(ctx, sealer)
+	}
 	sealer.Close()
 	if err != nil {
 		return err
 	}
-	n.closers = append(n.closers, n.nhi.Close)
 
 	mcfg := cfg.Memory
 	if mcfg.Authorizer == nil {
@@ -149,7 +155,8 @@ func (n *Node) openServices(ctx context.Context) error {
 		engine.WithLogger(n.log),
 		engine.WithExtensionCacheDir(filepath.Join(dir, "wasm-cache")),
 		engine.WithHostModules(hosts.State{Store: n.state}, hosts.Clock{}, hosts.NHI{Agents: n.nhi},
-			hosts.Vault{Secrets: n.vault}, hosts.VaultReveal{Secrets: n.vault}),
+			hosts.Vault{Secrets: n.vault}, hosts.VaultReveal{Secrets: n.vault},
+			hosts.Storage{Objects: extensionObjects{Service: n.storage, nhi: n.nhi}}),
 	)
 	n.closers = append(n.closers, n.engine.Close)
 	if cfg.Authz.Schema != "" {
@@ -201,7 +208,8 @@ var errStop = errors.New("stop")
 
 // services lists the gRPC services a node serves, for health and metrics.
 func (n *Node) services() []grpc.ServiceDesc {
-	return []grpc.ServiceDesc{authzServiceDesc(), nhiServiceDesc(), memoryServiceDesc(), vaultServiceDesc(), vaultAdminServiceDesc()}
+	return []grpc.ServiceDesc{authzServiceDesc(), nhiServiceDesc(), memoryServiceDesc(), vaultServiceDesc(), vaultAdminServiceDesc(),
+		storageServiceDesc()}
 }
 
 func (n *Node) buildServers(ctx context.Context) error {
@@ -245,6 +253,7 @@ func (n *Node) buildServers(ctx context.Context) error {
 	memory.NewServer(n.memory, n.log).Register(n.grpc)
 	vault.NewServer(n.vault, n.log).Register(n.grpc)
 	vault.NewAdminServer(n.vault, vault.AdminOptions{Log: n.log, Backend: n.vaultBackend, Changed: n.reportVault}).Register(n.grpc)
+	storage.NewServer(n.storage, storage.ServerOptions{Log: n.log, MaxMessageBytes: cfg.MaxRecvMsgBytes, BaseURL: n.httpBaseURL}).Register(n.grpc)
 
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
@@ -259,6 +268,7 @@ func (n *Node) buildServers(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.Handle(n.cfg.presignPath(), n.storage.Handler())
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	return nil
 }
