@@ -441,7 +441,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.log.Warn("graceful stop timed out; cutting calls in flight")
 		n.grpc.Stop()
 	}
+	// Presigned transfers can outlast the timeout as gRPC calls can; they
+	// are cut the same way, and storage refuses what an upload cut short
+	// would have stored.
 	herr := n.http.Shutdown(ctx)
+	if errors.Is(herr, context.DeadlineExceeded) {
+		n.log.Warn("graceful stop timed out; cutting HTTP requests in flight")
+		herr = n.http.Close()
+	}
 	return errors.Join(herr, n.closeAll())
 }
 

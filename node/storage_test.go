@@ -1048,3 +1048,52 @@ func TestExtensionIdentityIsRegisteredOnce(t *testing.T) {
 		t.Fatalf("%d objects stored", len(keys))
 	}
 }
+
+// A presigned upload still running when the node stops is cut at the
+// shutdown timeout, stores nothing, and does not fail the stop.
+func TestShutdownCutsAPresignedUploadInFlight(t *testing.T) {
+	tn := startNode(t, "", func(c *Config) { c.Server.ShutdownTimeout = 500 * time.Millisecond })
+	c := tn.storageClient("bot")
+	up, err := c.GeneratePresignedUrl(bg, &storagev1.GeneratePresignedUrlRequest{Reference: objectRef("default", "slow"),
+		Operation: presignPut, Classification: agentData})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, feed := io.Pipe()
+	defer feed.Close()
+	req, err := http.NewRequest(http.MethodPut, up.GetUrl(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS(t, tn.tlsDir(), "", "")}}
+	done := make(chan error, 1)
+	go func() {
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = errors.New(resp.Status)
+		}
+		done <- err
+	}()
+	if _, err := feed.Write(bytes.Repeat([]byte("x"), 64<<10)); err != nil { // the upload has begun
+		t.Fatal(err)
+	}
+	dir := tn.dir
+	start := time.Now()
+	if err := tn.Shutdown(bg); err != nil {
+		t.Fatalf("shutdown with an upload in flight: %v", err)
+	}
+	tn.Node = nil
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("shutdown took %v", took)
+	}
+	feed.CloseWithError(errors.New("the client gives up too")) // the client waits for its body before it reports
+	if err := <-done; err == nil {
+		t.Fatal("the cut upload succeeded")
+	}
+	// Nothing was stored.
+	tn = startNode(t, dir, nil)
+	if keys := tn.keys(t, "bot"); len(keys) != 0 {
+		t.Fatalf("objects after the cut upload: %v", keys)
+	}
+}
