@@ -27,7 +27,7 @@ type storageNode struct {
 	objects *storage.Service
 }
 
-func openStorage(t *testing.T, cfg storage.Config) *storageNode {
+func openStorage(t testing.TB, cfg storage.Config) *storageNode {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -54,7 +54,7 @@ func openStorage(t *testing.T, cfg storage.Config) *storageNode {
 }
 
 // agent registers an NHI agent.
-func (n *storageNode) agent(t *testing.T, id string) {
+func (n *storageNode) agent(t testing.TB, id string) {
 	t.Helper()
 	if _, err := n.ids.Register(context.Background(), nhi.AgentIdentity{ID: id, Type: nhi.AgentTypeService, OwnerID: "ops"}); err != nil {
 		t.Fatal(err)
