@@ -246,17 +246,47 @@ var errStoreEnded = errors.New("the store has ended")
 // pump writes every chunk the stream carries into pw and closes it: with
 // io.EOF when the client half-closed, with the failure otherwise. It
 // returns the failure, if any.
+//
+// One message is received ahead while the previous one is written: gRPC
+// grants the client more flow-control window only as messages are
+// received, so without it the transfer and the encryption would take
+// turns instead of overlapping. The pipe still holds nothing: at most the
+// message being written and the one received ahead are in memory.
 func pump(stream storagev1.StorageService_StoreStreamServer, pw *io.PipeWriter) error {
+	type received struct {
+		chunk []byte
+		err   error
+	}
+	ahead := make(chan received, 1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := stream.Recv()
+			if err == nil && msg.GetHeader() != nil {
+				err = invalid("a stream carries one header, in its first message")
+			}
+			select {
+			case ahead <- received{msg.GetChunk(), err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// The receiver ends at its next message (or the client's end) once
+	// stopped; it must not outlive the handler.
+	defer func() { close(stop); <-done }()
 	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
+		r := <-ahead
+		if errors.Is(r.err, io.EOF) {
 			return pw.Close()
 		}
-		if err == nil && msg.GetHeader() != nil {
-			err = invalid("a stream carries one header, in its first message")
-		}
+		err := r.err
 		if err == nil {
-			_, err = pw.Write(msg.GetChunk())
+			_, err = pw.Write(r.chunk)
 		}
 		if err != nil {
 			pw.CloseWithError(err)

@@ -66,7 +66,8 @@ type StorageServiceClient interface {
 	// carries the header, every later one a chunk of the data. The node
 	// holds a few chunks at a time whatever the object's size. Nothing is
 	// stored unless the client half-closes the stream and the call
-	// succeeds.
+	// succeeds; a refusal mid-stream (quota, size, access) ends the call at
+	// the client's next message, whose Send then reports the end.
 	StoreStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[StoreStreamRequest, StoreStreamResponse], error)
 	// RetrieveStream sends a version in chunks of 1 MiB, the first message
 	// with its metadata. Every chunk was authenticated before it was sent;
@@ -228,7 +229,8 @@ type StorageServiceServer interface {
 	// carries the header, every later one a chunk of the data. The node
 	// holds a few chunks at a time whatever the object's size. Nothing is
 	// stored unless the client half-closes the stream and the call
-	// succeeds.
+	// succeeds; a refusal mid-stream (quota, size, access) ends the call at
+	// the client's next message, whose Send then reports the end.
 	StoreStream(grpc.ClientStreamingServer[StoreStreamRequest, StoreStreamResponse]) error
 	// RetrieveStream sends a version in chunks of 1 MiB, the first message
 	// with its metadata. Every chunk was authenticated before it was sent;
