@@ -91,15 +91,25 @@ func BenchmarkStorageOverTheWire(b *testing.B) {
 
 	const size, chunk = 16 << 20, 1 << 20
 	big := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	// drop deletes a stored 16 MiB object, untimed, so that repeated runs
+	// neither fill the owner's quota nor the disk.
+	drop := func(b *testing.B, ref storage.StorageRef) {
+		b.StopTimer()
+		if err := tn.storage.Delete(bg, caller, ref); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
 	b.Run("stream-16MiB/store/in-process", func(b *testing.B) {
 		b.SetBytes(size)
 		for b.Loop() {
-			if _, err := tn.storage.Store(bg, caller, storage.StoreRequest{Key: key(), Classification: storage.Artifact}, bytes.NewReader(big)); err != nil {
+			md, err := tn.storage.Store(bg, caller, storage.StoreRequest{Key: key(), Classification: storage.Artifact}, bytes.NewReader(big))
+			if err != nil {
 				b.Fatal(err)
 			}
+			drop(b, md.Ref)
 		}
 	})
-	var last *storagev1.StorageRef
 	b.Run("stream-16MiB/store/grpc-agent", func(b *testing.B) {
 		b.SetBytes(size)
 		for b.Loop() {
@@ -113,17 +123,22 @@ func BenchmarkStorageOverTheWire(b *testing.B) {
 			}
 			for i := 0; i < size; i += chunk {
 				if err := s.Send(&storagev1.StoreStreamRequest{Part: &storagev1.StoreStreamRequest_Chunk{Chunk: big[i : i+chunk]}}); err != nil {
-					b.Fatal(err)
+					break // the server ended the call; CloseAndRecv has its status
 				}
 			}
 			resp, err := s.CloseAndRecv()
 			if err != nil {
 				b.Fatal(err)
 			}
-			last = resp.GetReference()
+			r := resp.GetReference()
+			drop(b, storage.StorageRef{Bucket: r.GetBucket(), Key: r.GetKey(), VersionID: r.GetVersionId()})
 		}
 	})
-	bigRef := storage.StorageRef{Bucket: last.GetBucket(), Key: last.GetKey(), VersionID: last.GetVersionId()}
+	md, err := tn.storage.Store(bg, caller, storage.StoreRequest{Key: "read-me-big", Classification: storage.Artifact}, bytes.NewReader(big))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bigRef, last := md.Ref, refProtoOf(md.Ref)
 	b.Run("stream-16MiB/retrieve/in-process", func(b *testing.B) {
 		b.SetBytes(size)
 		for b.Loop() {
@@ -259,4 +274,8 @@ func rawStreams(b *testing.B, tn *testNode, data []byte, chunk int) *grpc.Client
 	}
 	b.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+func refProtoOf(r storage.StorageRef) *storagev1.StorageRef {
+	return &storagev1.StorageRef{Bucket: r.Bucket, Key: r.Key, VersionId: r.VersionID}
 }
