@@ -191,8 +191,9 @@ func (s *Server) Store(ctx context.Context, in *storagev1.StoreRequest) (*storag
 
 // StoreStream stores an object from a stream: the header, then chunks.
 // The chunks are written into a pipe the service reads from as it
-// encrypts, so the node holds no more than the message in hand and the
-// service's own chunk buffers, whatever the object's size.
+// encrypts, so the node holds no more than two messages (the one being
+// written and one received ahead) and the service's own chunk buffers,
+// whatever the object's size.
 func (s *Server) StoreStream(stream storagev1.StorageService_StoreStreamServer) error {
 	ctx := stream.Context()
 	first, err := stream.Recv()
