@@ -152,6 +152,7 @@ WASM_MODULES := \
 	$(WASM)/rust/build/prod_guard.wasm \
 	$(WASM)/wat/build/conformance.wasm \
 	$(WASM)/wat/build/agent_no_approve.wasm \
+	$(WASM)/wat/build/inactive_guard.wasm \
 	$(WASM)/wat/build/template.wasm
 
 # The engine's own test guests are committed, assembled from the .wat
@@ -236,4 +237,5 @@ $(eval $(call wasm-rust,conformance,sdk/rust/conformance/conformance.rs,sdk/rust
 $(eval $(call wasm-rust,prod_guard,$(WASM)/rust/prod_guard.rs,$(WASM)/rust/manifest.json))
 $(eval $(call wasm-wat,conformance,sdk/wat/conformance/conformance.wat,sdk/wat/conformance/manifest.json))
 $(eval $(call wasm-wat,agent_no_approve,$(WASM)/wat/agent_no_approve.wat,$(WASM)/wat/manifest.json))
+$(eval $(call wasm-wat,inactive_guard,$(WASM)/wat/inactive_guard.wat,$(WASM)/wat/inactive_guard.json))
 $(eval $(call wasm-wat,template,sdk/wat/template.wat,sdk/wat/manifest.json))

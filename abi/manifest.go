@@ -61,6 +61,9 @@ const (
 	CapabilityVaultReveal = "vault-reveal"
 	// CapabilityAudit writes records to the node's audit log.
 	CapabilityAudit = "audit"
+	// CapabilityStorage keeps small objects in the node's encrypted
+	// object storage, as the extension's own identity.
+	CapabilityStorage = "storage"
 )
 
 // ErrManifest is returned for a missing or invalid manifest.
@@ -115,7 +118,7 @@ func (m *Manifest) normalize() error {
 	for _, c := range m.Capabilities {
 		switch c {
 		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI, CapabilityVault, CapabilityVaultReveal,
-			CapabilityAudit:
+			CapabilityAudit, CapabilityStorage:
 		default:
 			if c == "" || len(c) > 64 {
 				return bad("capability %q", c)

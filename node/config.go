@@ -15,6 +15,7 @@ import (
 	"github.com/creto-systems/creto/services/audit"
 	"github.com/creto-systems/creto/services/memory"
 	"github.com/creto-systems/creto/services/nhi"
+	"github.com/creto-systems/creto/services/storage"
 	"github.com/creto-systems/creto/services/vault"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 	Memory memory.Config `toml:"memory"`
 	Vault  VaultConfig   `toml:"vault"`
 	Audit  AuditConfig   `toml:"audit"`
+
+	Storage storage.Config `toml:"storage"`
 }
 
 // ServerConfig is the [server] section: where the node keeps its state and
@@ -40,6 +43,11 @@ type ServerConfig struct {
 	GRPCAddr string `toml:"grpc_addr"`
 	// HTTPAddr serves /metrics, /healthz and presigned storage URLs.
 	HTTPAddr string `toml:"http_addr"`
+	// PublicHTTPURL is the HTTP listener's address as clients reach it
+	// ("https://storage.example.com"), for a node behind a proxy or
+	// listening on every interface: presigned URLs start with it. Empty
+	// means the listener's own scheme, host and port.
+	PublicHTTPURL string `toml:"public_http_url"`
 	// TLSCert and TLSKey are the server's certificate and key (PEM). Empty
 	// means the development certificates the node creates in DataDir/tls.
 	TLSCert string `toml:"tls_cert"`
@@ -131,8 +139,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, err
 	}
 	var err error
-	c.Audit, err = c.Audit.withDefaults(s.DataDir)
-	return c, err
+	if c.Audit, err = c.Audit.withDefaults(s.DataDir); err != nil {
+		return c, err
+	}
+	return c, c.checkHTTP()
 }
 
 func setDefault[T comparable](v *T, def T) {
@@ -299,6 +309,7 @@ func (c Config) Effective() ([]byte, error) {
 	fillZero(reflect.ValueOf(&full.Vault.Config).Elem(), reflect.ValueOf(vault.DefaultConfig()))
 	fillZero(reflect.ValueOf(&full.Audit.Config).Elem(), reflect.ValueOf(audit.DefaultConfig()))
 	fillZero(reflect.ValueOf(&full.Audit.Logger).Elem(), reflect.ValueOf(audit.DefaultLoggerConfig()))
+	fillZero(reflect.ValueOf(&full.Storage).Elem(), reflect.ValueOf(storage.DefaultConfig()))
 	var b bytes.Buffer
 	enc := toml.NewEncoder(&b)
 	if err := enc.Encode(full); err != nil {

@@ -9,6 +9,7 @@ import (
 	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	memoryv1 "github.com/creto-systems/creto/api/creto/memory/v1"
 	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
+	storagev1 "github.com/creto-systems/creto/api/creto/storage/v1"
 	vaultv1 "github.com/creto-systems/creto/api/creto/vault/v1"
 )
 
@@ -28,7 +29,9 @@ import (
 // while its VaultAdminService, the seal, is all admin. The audit log is
 // all data: the service scopes Log and Query to the caller (an agent logs
 // and reads its own records; operators, its auditors, everything), and
-// proofs, verification, checkpoints and keys are public.
+// proofs, verification, checkpoints and keys are public. Storage is all
+// data: the service checks ownership and NHI delegations ("storage:read" …)
+// on every call, presigned URLs included.
 var dataPlane = map[string]bool{
 	authzv1.AuthorizationService_Check_FullMethodName:      true,
 	authzv1.AuthorizationService_CheckBatch_FullMethodName: true,
@@ -72,13 +75,22 @@ var dataPlane = map[string]bool{
 	vaultv1.VaultService_ComputeMac_FullMethodName:          true,
 	vaultv1.VaultService_GetAccessLog_FullMethodName:        true,
 
-	auditv1.AuditService_Log_FullMethodName:            true,
-	auditv1.AuditService_LogBatch_FullMethodName:       true,
-	auditv1.AuditService_Query_FullMethodName:          true,
-	auditv1.AuditService_GetProof_FullMethodName:       true,
-	auditv1.AuditService_Verify_FullMethodName:         true,
-	auditv1.AuditService_GetCheckpoint_FullMethodName:  true,
-	auditv1.AuditService_GetVerifierKey_FullMethodName: true,
+	auditv1.AuditService_Log_FullMethodName:                      true,
+	auditv1.AuditService_LogBatch_FullMethodName:                 true,
+	auditv1.AuditService_Query_FullMethodName:                    true,
+	auditv1.AuditService_GetProof_FullMethodName:                 true,
+	auditv1.AuditService_Verify_FullMethodName:                   true,
+	auditv1.AuditService_GetCheckpoint_FullMethodName:            true,
+	auditv1.AuditService_GetVerifierKey_FullMethodName:           true,
+	storagev1.StorageService_Store_FullMethodName:                true,
+	storagev1.StorageService_Retrieve_FullMethodName:             true,
+	storagev1.StorageService_Delete_FullMethodName:               true,
+	storagev1.StorageService_List_FullMethodName:                 true,
+	storagev1.StorageService_StoreStream_FullMethodName:          true,
+	storagev1.StorageService_RetrieveStream_FullMethodName:       true,
+	storagev1.StorageService_GetMetadata_FullMethodName:          true,
+	storagev1.StorageService_UpdateMetadata_FullMethodName:       true,
+	storagev1.StorageService_GeneratePresignedUrl_FullMethodName: true,
 }
 
 func authzServiceDesc() grpc.ServiceDesc  { return authzv1.AuthorizationService_ServiceDesc }
@@ -88,6 +100,7 @@ func vaultServiceDesc() grpc.ServiceDesc  { return vaultv1.VaultService_ServiceD
 func vaultAdminServiceDesc() grpc.ServiceDesc {
 	return vaultv1.VaultAdminService_ServiceDesc
 }
+func storageServiceDesc() grpc.ServiceDesc { return storagev1.StorageService_ServiceDesc }
 
 // methodClasses classifies every method of the served services, and the
 // reflection services' (which any authenticated caller may use).

@@ -38,6 +38,7 @@ import (
 	"github.com/creto-systems/creto/services/authz"
 	"github.com/creto-systems/creto/services/memory"
 	"github.com/creto-systems/creto/services/nhi"
+	"github.com/creto-systems/creto/services/storage"
 	"github.com/creto-systems/creto/services/vault"
 )
 
@@ -57,6 +58,7 @@ type Node struct {
 
 	audit       *audit.Service
 	auditLogger *audit.Logger
+	storage     *storage.Service
 
 	metrics *metrics
 	grpc    *grpc.Server
@@ -117,12 +119,17 @@ func (n *Node) openServices(ctx context.Context) error {
 	ncfg := cfg.NHI
 	ncfg.Events = n.nhiEvents()
 	n.nhi, err = nhi.New(ctx, n.store, sealer, ncfg)
-	sealer.Close()
 	if err != nil {
+		sealer.Close()
 		n.closeAuditLogger()
 		return err
 	}
 	n.closers = append(n.closers, n.nhi.Close, n.closeAuditLogger)
+	err = n.openStorage(ctx, sealer)
+	sealer.Close()
+	if err != nil {
+		return err
+	}
 
 	mcfg := cfg.Memory
 	if mcfg.Authorizer == nil {
@@ -162,7 +169,8 @@ func (n *Node) openServices(ctx context.Context) error {
 		engine.WithLogger(n.log),
 		engine.WithExtensionCacheDir(filepath.Join(dir, "wasm-cache")),
 		engine.WithHostModules(hosts.State{Store: n.state}, hosts.Clock{}, hosts.NHI{Agents: n.nhi},
-			hosts.Vault{Secrets: n.vault}, hosts.VaultReveal{Secrets: n.vault}, hosts.Audit{Events: n.auditLogger}),
+			hosts.Vault{Secrets: n.vault}, hosts.VaultReveal{Secrets: n.vault}, hosts.Audit{Events: n.auditLogger},
+			hosts.Storage{Objects: extensionObjects{Service: n.storage, nhi: n.nhi}}),
 		engine.WithObserver(n.decisionObserver()),
 	)
 	n.closers = append(n.closers, n.engine.Close)
@@ -219,7 +227,7 @@ var errStop = errors.New("stop")
 // services lists the gRPC services a node serves, for health and metrics.
 func (n *Node) services() []grpc.ServiceDesc {
 	return []grpc.ServiceDesc{authzServiceDesc(), nhiServiceDesc(), memoryServiceDesc(), vaultServiceDesc(), vaultAdminServiceDesc(),
-		auditServiceDesc()}
+		auditServiceDesc(), storageServiceDesc()}
 }
 
 func (n *Node) buildServers(ctx context.Context) error {
@@ -269,6 +277,7 @@ func (n *Node) buildServers(ctx context.Context) error {
 	vault.NewServer(n.vault, n.log).Register(n.grpc)
 	vault.NewAdminServer(n.vault, vault.AdminOptions{Log: n.log, Backend: n.vaultBackend, Changed: n.reportVault}).Register(n.grpc)
 	audit.NewServer(n.audit, n.log).Register(n.grpc)
+	storage.NewServer(n.storage, storage.ServerOptions{Log: n.log, MaxMessageBytes: cfg.MaxRecvMsgBytes, BaseURL: n.httpBaseURL}).Register(n.grpc)
 
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
@@ -286,6 +295,7 @@ func (n *Node) buildServers(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.Handle(n.cfg.presignPath(), n.storage.Handler())
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	return nil
 }
@@ -453,7 +463,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		n.log.Warn("graceful stop timed out; cutting calls in flight")
 		n.grpc.Stop()
 	}
+	// Presigned transfers can outlast the timeout as gRPC calls can; they
+	// are cut the same way, and storage refuses what an upload cut short
+	// would have stored.
 	herr := n.http.Shutdown(ctx)
+	if errors.Is(herr, context.DeadlineExceeded) {
+		n.log.Warn("graceful stop timed out; cutting HTTP requests in flight")
+		herr = n.http.Close()
+	}
 	return errors.Join(herr, n.closeAll())
 }
 

@@ -35,7 +35,7 @@ func addServeFlags(fs *pflag.FlagSet) *serveFlags {
 	usage := map[string]string{
 		"data-dir":        "data directory (server.data_dir, default " + node.DefaultDataDir + ")",
 		"grpc-addr":       "gRPC listen address (server.grpc_addr, default " + node.DefaultGRPCAddr + ")",
-		"http-addr":       "HTTP listen address for /metrics and /healthz (server.http_addr, default " + node.DefaultHTTPAddr + ")",
+		"http-addr":       "HTTP listen address for /metrics, /healthz and presigned storage URLs (server.http_addr, default " + node.DefaultHTTPAddr + ")",
 		"import-policies": "directory of .cedar policies imported into a node that has none (authz.import_policies)",
 		"entities":        "Cedar entity JSON file (authz.entities)",
 		"schema":          "Cedar schema file (authz.schema)",

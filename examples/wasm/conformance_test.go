@@ -17,6 +17,8 @@ import (
 
 	"github.com/creto-systems/creto/abi"
 	"github.com/creto-systems/creto/engine"
+	"github.com/creto-systems/creto/services/nhi"
+	"github.com/creto-systems/creto/services/storage"
 )
 
 var languages = []string{"c", "assemblyscript", "rust", "wat"}
@@ -36,6 +38,9 @@ type extension struct {
 	checks       []check
 	// badConfigs must each fail registration with this text in the error.
 	badConfigs map[string]string
+	// setup, when set, prepares the host's services before the checks;
+	// verify, when set, checks what the extension left in them after.
+	setup, verify func(t *testing.T, h *host)
 }
 
 // goldenChecks are the conformance guests' documented behaviour: the
@@ -132,6 +137,14 @@ func examples() []extension {
 			``:              "allow-list",
 			`{"allow": []}`: "allow-list",
 		}},
+		extension{lang: "wat", module: "inactive_guard", setup: inactiveAgents, verify: denialLog, checks: []check{
+			{name: "active agent", req: request("Agent:bot", "read", "Doc:d", ""), want: allow},
+			{name: "suspended agent", req: request("Agent:paused", "read", "Doc:d", ""), want: inactive},
+			{name: "revoked agent", req: request("Agent:gone", "write", "Doc:d", ""), want: inactive},
+			{name: "unknown agent", req: request("Agent:ghost", "read", "Doc:d", ""), want: inactive},
+			{name: "suspended agent again", req: request("Agent:paused", "delete", "Doc:d", ""), want: inactive},
+			{name: "people are not agents", req: request("User:paused", "read", "Doc:d", ""), want: allow},
+		}},
 		extension{lang: "wat", module: "template", checks: []check{
 			{name: "the placeholder rule", req: request("User:u", "example", "Doc:d", ""), want: deny("template", "replace this rule")},
 		}},
@@ -149,7 +162,10 @@ func TestExtensions(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("%d bytes (manifest %q included)", len(module), m.Name)
-			h := newHost(t)
+			h := newHost(t, m.Capabilities...)
+			if x.setup != nil {
+				x.setup(t, h)
+			}
 			for config, want := range x.badConfigs {
 				_, err := h.register(module, config)
 				if !errors.Is(err, engine.ErrExtensionInvalid) || !strings.Contains(err.Error(), want) {
@@ -176,7 +192,57 @@ func TestExtensions(t *testing.T) {
 			if s := h.stats(m.Name); s.Failures != 0 {
 				t.Errorf("%d failed calls: %+v", s.Failures, s)
 			}
+			if x.verify != nil {
+				x.verify(t, h)
+			}
 		})
+	}
+}
+
+// inactive is inactive-guard's decision.
+var inactive = deny("inactive-agent", "the agent is not active in the identity registry")
+
+// inactiveAgents registers an active, a suspended and a revoked agent,
+// and the identity inactive-guard keeps its records as.
+func inactiveAgents(t *testing.T, h *host) {
+	t.Helper()
+	suspended := nhi.StatusSuspended
+	for _, id := range []string{"bot", "paused", "gone"} {
+		if _, err := h.ids.Register(bg, nhi.AgentIdentity{ID: id, Type: nhi.AgentTypeService, OwnerID: "ops"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.ids.RegisterExtension(bg, "inactive-guard"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.ids.Update(bg, "paused", nhi.AgentUpdate{Status: &suspended}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ids.Revoke(bg, "gone"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// denialLog checks inactive-guard's record: a version of
+// inactive-guard/<agent> per denial, holding the status NHI gave.
+func denialLog(t *testing.T, h *host) {
+	t.Helper()
+	ext := storage.Caller{Agent: storage.ExtensionAgent("inactive-guard")}
+	want := map[string][]string{"paused": {"status=2", "status=2"}, "gone": {"status=3"}, "ghost": {"status=-2"}}
+	list, err := h.objects.List(bg, ext, storage.ListRequest{Bucket: "inactive-guard", AllVersions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, md := range list.Objects {
+		obj, err := h.objects.Retrieve(bg, ext, md.Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[md.Ref.Key] = append(got[md.Ref.Key], string(obj.Data))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("denial log %v, want %v", got, want)
 	}
 }
 

@@ -22,6 +22,9 @@ import (
 	"github.com/creto-systems/creto/engine"
 	"github.com/creto-systems/creto/hosts"
 	"github.com/creto-systems/creto/internal/guestbuild"
+	"github.com/creto-systems/creto/internal/kv"
+	"github.com/creto-systems/creto/services/nhi"
+	"github.com/creto-systems/creto/services/storage"
 )
 
 var bg = context.Background()
@@ -94,32 +97,63 @@ func (l *guestLogs) contains(msg string) bool {
 
 // host is an engine whose Cedar policy permits everything, so that what
 // the extension decides is all that varies, with the time and state host
-// modules wired to a controllable clock.
+// modules wired to a controllable clock and, for extensions that ask for
+// nhi or storage, those modules over real services.
 type host struct {
 	*engine.Engine
 	clock *clock
 	logs  *guestLogs
+	// ids and objects are the services behind nhi and storage, nil unless
+	// asked for.
+	ids     *nhi.Service
+	objects *storage.Service
 }
 
 // noon is when checks happen unless a case sets the clock.
 var noon = time.Date(2025, 11, 26, 12, 0, 0, 0, time.UTC)
 
-func newHost(t *testing.T) *host {
+func newHost(t *testing.T, capabilities ...string) *host {
 	t.Helper()
 	h := &host{clock: &clock{}, logs: &guestLogs{}}
 	h.clock.set(noon)
-	h.Engine = engine.New(
-		engine.WithLogger(slog.New(h.logs)),
-		engine.WithHostModules(
-			hosts.Clock{Now: h.clock.now},
-			hosts.State{Store: hosts.NewMemoryState(), Now: h.clock.now},
-		),
-	)
+	mods := []engine.HostModule{
+		hosts.Clock{Now: h.clock.now},
+		hosts.State{Store: hosts.NewMemoryState(), Now: h.clock.now},
+	}
+	if slices.Contains(capabilities, abi.CapabilityNHI) || slices.Contains(capabilities, abi.CapabilityStorage) {
+		h.openServices(t)
+		mods = append(mods, hosts.NHI{Agents: h.ids}, hosts.Storage{Objects: h.objects})
+	}
+	h.Engine = engine.New(engine.WithLogger(slog.New(h.logs)), engine.WithHostModules(mods...))
 	t.Cleanup(func() { h.Close() })
 	if _, err := h.ApplyPolicies(bg, engine.Change{Op: engine.OpCreate, ID: "all", Text: `permit(principal, action, resource);`}); err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// openServices opens NHI and object storage on one store, as a node does.
+func (h *host) openServices(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := kv.Open(filepath.Join(dir, "kv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	sealer, err := nhi.CreateFileSealer(filepath.Join(dir, "node.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sealer.Close()
+	if h.ids, err = nhi.New(bg, store, sealer, nhi.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.ids.Close() })
+	if h.objects, err = storage.Open(bg, dir, store, h.ids, sealer, storage.Config{SweepInterval: -1}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.objects.Close() })
 }
 
 // register grants the module exactly the capabilities its manifest asks for.

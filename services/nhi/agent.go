@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -54,9 +53,9 @@ const (
 )
 
 // ExtensionIDPrefix starts the identities the node gives Wasm extensions
-// ("extension:quota") when they act in other services, such as the vault.
-// No agent may be registered under it, so no agent can pass for an
-// extension.
+// ("extension:quota") when they act in other services, such as the vault
+// and storage. Register refuses it and only RegisterExtension creates such
+// ids, so no agent can pass for an extension.
 const ExtensionIDPrefix = "extension:"
 
 // reservedAttributes are the attribute names the entity provider fills in
@@ -208,9 +207,6 @@ func validateAttributeKey(k string) error {
 func (a *AgentIdentity) validateNew(nowMS int64) error {
 	if err := validateID("agent id", a.ID); err != nil {
 		return err
-	}
-	if strings.HasPrefix(a.ID, ExtensionIDPrefix) {
-		return detail(ErrInvalidArgument, "agent ids starting %q are reserved for extensions", ExtensionIDPrefix)
 	}
 	if err := validateID("owner id", a.OwnerID); err != nil {
 		return err

@@ -329,6 +329,28 @@ func agentKey(id string) []byte { return []byte(prefixAgents + id) }
 // Register creates an agent with a fresh key version and returns it as
 // stored: active, with its creation time set. Its id must be new.
 func (s *Service) Register(ctx context.Context, a AgentIdentity) (AgentIdentity, error) {
+	if strings.HasPrefix(a.ID, ExtensionIDPrefix) {
+		return AgentIdentity{}, opError("register agent", a.ID, detail(ErrInvalidArgument, "agent ids starting %q are reserved for extensions", ExtensionIDPrefix))
+	}
+	return s.register(ctx, a)
+}
+
+// ExtensionOwner is the OwnerID of the identities RegisterExtension
+// creates.
+const ExtensionOwner = "creto-node"
+
+// RegisterExtension registers the identity the node gives the Wasm
+// extension named name when it acts in other services — storage encrypts
+// its objects to this identity's keys — as "extension:<name>", a service
+// agent owned by ExtensionOwner. It is the only way to an id with
+// ExtensionIDPrefix; the node calls it when an operator's grant lets an
+// extension keep state of its own. A second call for the same name is
+// ErrAlreadyExists.
+func (s *Service) RegisterExtension(ctx context.Context, name string) (AgentIdentity, error) {
+	return s.register(ctx, AgentIdentity{ID: ExtensionIDPrefix + name, Name: "Wasm extension " + name, Type: AgentTypeService, OwnerID: ExtensionOwner})
+}
+
+func (s *Service) register(ctx context.Context, a AgentIdentity) (AgentIdentity, error) {
 	const op = "register agent"
 	if err := s.enter(); err != nil {
 		return AgentIdentity{}, opError(op, a.ID, err)
