@@ -8,7 +8,6 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
 )
 
@@ -18,7 +17,7 @@ import (
 type service struct {
 	name    string // the section and the short name: "authz"
 	grpc    string // the full gRPC service name health checks ask about
-	conn    *grpc.ClientConn
+	conn    *conn
 	pol     policy
 	breaker *gobreaker.CircuitBreaker[struct{}] // nil when disabled
 	log     *slog.Logger
@@ -46,8 +45,8 @@ type Stats struct {
 	Breaker string
 }
 
-func newService(name, grpcName string, conn *grpc.ClientConn, p policy, log *slog.Logger) *service {
-	s := &service{name: name, grpc: grpcName, conn: conn, pol: p, log: log}
+func newService(name, grpcName string, c *conn, p policy, log *slog.Logger) *service {
+	s := &service{name: name, grpc: grpcName, conn: c, pol: p, log: log}
 	if p.breaker {
 		s.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 			Name:        name,
@@ -148,39 +147,60 @@ func attempt[T any](ctx context.Context, s *service, method string, rpc func(con
 }
 
 // ready waits up to connect_timeout_ms for the connection. A connection
-// in transient failure is asked to reconnect now rather than after gRPC's
-// backoff (up to two minutes): the breaker already limits how often that
-// happens to its failure threshold and its half-open probes.
+// in transient failure is asked to redial now rather than after gRPC's
+// backoff (up to two minutes), and a refused dial fails the attempt at
+// once: the breaker already limits how often that happens to its failure
+// threshold and its half-open probes.
 func (s *service) ready(ctx context.Context, method string) error {
 	if s.conn.GetState() == connectivity.Ready {
 		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.pol.connect)
 	defer cancel()
-	reset := false
+	redialed := false
 	for {
 		st := s.conn.GetState()
+		var failed <-chan struct{}
 		switch st {
 		case connectivity.Ready:
 			return nil
 		case connectivity.Idle:
 			s.conn.Connect()
 		case connectivity.TransientFailure:
-			if reset {
+			if redialed {
 				return localError(s.name, method, ErrUnavailable, "cannot connect to %s", s.pol.target)
 			}
+			failed = s.conn.dials.next()
 			s.conn.ResetConnectBackoff()
-			reset = true
+			redialed = true
 		case connectivity.Shutdown:
 			return localError(s.name, method, ErrUnavailable, "the client is closed")
 		}
-		if !s.conn.WaitForStateChange(wctx, st) {
+		if !s.waitChange(wctx, st, failed) && wctx.Err() != nil {
 			if err := ctx.Err(); err != nil {
 				return decode(ctx, s.name, method, err)
 			}
 			return localError(s.name, method, ErrUnavailable, "no connection to %s within connect_timeout_ms (%v)", s.pol.target, s.pol.connect)
 		}
 	}
+}
+
+// waitChange waits until the connection leaves state st, ctx ends, or —
+// when failed is not nil — a dial fails.
+func (s *service) waitChange(ctx context.Context, st connectivity.State, failed <-chan struct{}) bool {
+	if failed != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-failed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return s.conn.WaitForStateChange(ctx, st)
 }
 
 // waitReady waits until the connection is up, however long ctx allows.

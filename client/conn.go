@@ -62,7 +62,46 @@ func newOptions(opts []Option) options {
 type dialer struct {
 	opts  options
 	mu    sync.Mutex
-	conns map[connKey]*grpc.ClientConn
+	conns map[connKey]*conn
+}
+
+// conn is a connection and the watch on its dials.
+type conn struct {
+	*grpc.ClientConn
+	dials *dialWatch
+}
+
+// dialWatch tells waiters when a TCP dial fails. A connection in transient
+// failure does not show it — its state stays TRANSIENT_FAILURE while it
+// redials — so without the watch a call would wait out
+// connect_timeout_ms against a port nothing listens on, where it can fail
+// at once.
+type dialWatch struct {
+	mu     sync.Mutex
+	failed chan struct{} // closed at the next failed dial
+}
+
+// next returns a channel closed when a dial fails from now on.
+func (w *dialWatch) next() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed == nil {
+		w.failed = make(chan struct{})
+	}
+	return w.failed
+}
+
+func (w *dialWatch) dial(ctx context.Context, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		w.mu.Lock()
+		if w.failed != nil {
+			close(w.failed)
+			w.failed = nil
+		}
+		w.mu.Unlock()
+	}
+	return c, err
 }
 
 // connKey identifies a connection by value: TLSEnabled's pointer is
@@ -73,12 +112,12 @@ type connKey struct {
 }
 
 func newDialer(opts []Option) *dialer {
-	return &dialer{opts: newOptions(opts), conns: map[connKey]*grpc.ClientConn{}}
+	return &dialer{opts: newOptions(opts), conns: map[connKey]*conn{}}
 }
 
 // dial returns the connection for p, opening it on first use. It never
 // waits for the node: a client can be built while its service is down.
-func (d *dialer) dial(section string, p policy) (*grpc.ClientConn, error) {
+func (d *dialer) dial(section string, p policy) (*conn, error) {
 	key := connKey{trans: p.trans, tls: p.tls}
 	key.trans.TLSEnabled = nil
 	d.mu.Lock()
@@ -90,7 +129,8 @@ func (d *dialer) dial(section string, p policy) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	watch := &dialWatch{}
+	dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithContextDialer(watch.dial)}
 	if d.opts.token != nil {
 		switch {
 		case !p.tls:
@@ -106,8 +146,8 @@ func (d *dialer) dial(section string, p policy) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s.endpoint: %v", ErrConfig, section, err)
 	}
-	d.conns[key] = c
-	return c, nil
+	d.conns[key] = &conn{ClientConn: c, dials: watch}
+	return d.conns[key], nil
 }
 
 func (d *dialer) close() error {

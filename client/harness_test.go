@@ -253,3 +253,5 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 func agentCheck(agent, doc string) client.CheckRequest {
 	return client.CheckRequest{Principal: client.Principal{ID: agent}, Action: "read", Resource: `Document::"` + doc + `"`}
 }
+
+func ptr[T any](v T) *T { return &v }

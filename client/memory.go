@@ -282,8 +282,12 @@ func (c *MemoryClient) OversightContext(ctx context.Context, req OversightReques
 	if err != nil {
 		return OversightContext{}, err
 	}
-	return OversightContext{Memories: scoredFrom(resp.GetRelevantMemories()), Reasoning: resp.GetReasoning(),
-		Confidence: resp.Confidence, Truncated: resp.GetTruncated(), Degraded: degraded}, nil
+	out := OversightContext{Memories: scoredFrom(resp.GetRelevantMemories()), Reasoning: resp.GetReasoning(),
+		Truncated: resp.GetTruncated(), Degraded: degraded}
+	if resp != nil { // nil: degraded to an empty context
+		out.Confidence = clonePtr(resp.Confidence)
+	}
+	return out, nil
 }
 
 // degradable runs a read that memory's degradation covers: the node's
@@ -363,7 +367,7 @@ func (c *MemoryClient) GetReasoning(ctx context.Context, agent, actionID string)
 		return ReasoningRecord{}, err
 	}
 	return ReasoningRecord{Found: true, Text: resp.GetReasoning(), Steps: memoriesFrom(resp.GetSteps()),
-		Related: memoriesFrom(resp.GetRelatedMemories()), Confidence: resp.Confidence}, nil
+		Related: memoriesFrom(resp.GetRelatedMemories()), Confidence: clonePtr(resp.Confidence)}, nil
 }
 
 // Health reports the memory service's health (seed health).
@@ -419,4 +423,14 @@ func timeProto(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
+}
+
+// clonePtr copies a proto3 optional field, so the result shares nothing
+// with the message.
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
