@@ -198,6 +198,13 @@ func TestChaosVaultUnavailable(t *testing.T) {
 	if err != nil || !s.FromCache || string(s.Value.Expose()) != "OPENAI_API_KEY-value" {
 		t.Fatalf("cached secret while the vault is down: %+v %v", s, err)
 	}
+	if ss, err := c.GetSecrets(bg, "planner", []client.SecretRef{lasting}); err != nil || len(ss) != 1 || !ss[0].FromCache {
+		t.Fatalf("GetSecrets from the cache: %+v %v", ss, err)
+	}
+	never := client.SecretRef{Path: "agents/planner/api-keys", Name: "NEVER_READ"}
+	if _, err := c.GetSecrets(bg, "planner", []client.SecretRef{lasting, never}); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("GetSecrets is all or nothing, from the cache too: %v", err)
+	}
 	if _, err := c.GetSecret(bg, "someone-else", lasting, ""); !errors.Is(err, client.ErrUnavailable) {
 		t.Fatalf("another requester's read is not in the cache: %v", err)
 	}

@@ -143,6 +143,28 @@ func (tn *testNode) operator() *grpc.ClientConn {
 	return conn
 }
 
+// agentConn is a raw gRPC connection as the agent whose token it sends.
+func (tn *testNode) agentConn(token string) *grpc.ClientConn {
+	tn.t.Helper()
+	cfg := &tls.Config{RootCAs: tn.roots(), ServerName: "localhost", MinVersion: tls.VersionTLS13}
+	conn, err := grpc.NewClient(tn.GRPCAddr().String(), grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
+		grpc.WithPerRPCCredentials(bearer(token)))
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// bearer sends an NHI token with every call.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return true }
+
 func (tn *testNode) roots() *x509.CertPool {
 	ca, err := os.ReadFile(tn.tlsFile(pki.CACert))
 	if err != nil {
