@@ -304,6 +304,23 @@ func (c *NHIClient) Verify(ctx context.Context, agentID string, data []byte, sig
 	return SignatureVerdict{Valid: resp.GetValid(), Reason: resp.GetReason()}, nil
 }
 
+// RegisterAgent registers an agent, active, with fresh keys: an
+// operator's call that the seed's client trait leaves out (it assumes the
+// agents exist), for platforms that onboard their agents. ID, Type and
+// OwnerID are required. Not retried: a retry after a lost answer would
+// find the id taken.
+func (c *NHIClient) RegisterAgent(ctx context.Context, a Agent) (Agent, error) {
+	in := &nhiv1.AgentIdentity{Id: a.ID, Name: a.Name, Type: nhiv1.AgentType(a.Type), OwnerId: a.OwnerID,
+		ExpiresAt: timeProto(a.ExpiresAt), Attributes: a.Attributes}
+	resp, err := call(ctx, c.svc, "RegisterAgent", false, func(ctx context.Context) (*nhiv1.RegisterAgentResponse, error) {
+		return c.rpc.RegisterAgent(ctx, &nhiv1.RegisterAgentRequest{Agent: in})
+	})
+	if err != nil {
+		return Agent{}, err
+	}
+	return agentFrom(resp.GetAgent()), nil
+}
+
 // Health reports the NHI service's health (seed health).
 func (c *NHIClient) Health(ctx context.Context) Health { return c.svc.health(ctx) }
 

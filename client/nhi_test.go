@@ -44,6 +44,18 @@ func TestNHI(t *testing.T) {
 		t.Fatalf("an unknown agent is an error, and never 'not revoked': %v %v", revoked, err)
 	}
 
+	reg, err := c.RegisterAgent(bg, client.Agent{ID: "new-bot", Name: "New", Type: client.AgentAssistant, OwnerID: "bob",
+		Attributes: map[string]string{"tier": "gold"}})
+	if err != nil || reg.ID != "new-bot" || reg.Status != client.AgentActive || reg.CreatedAt.IsZero() || reg.Attributes["tier"] != "gold" {
+		t.Fatalf("register: %+v %v", reg, err)
+	}
+	if _, err := c.RegisterAgent(bg, client.Agent{ID: "new-bot", Type: client.AgentAssistant, OwnerID: "bob"}); !errors.Is(err, client.ErrAlreadyExists) {
+		t.Fatalf("register twice: %v", err)
+	}
+	if _, err := c.RegisterAgent(bg, client.Agent{ID: "typeless", OwnerID: "bob"}); !errors.Is(err, client.ErrInvalidRequest) {
+		t.Fatalf("register without a type: %v", err)
+	}
+
 	// Sign and verify with the node's keys of the agent.
 	sig, err := c.Sign(bg, "planner", []byte("attest sandbox-7"))
 	if err != nil || len(sig.Ed25519) != 64 || len(sig.MLDSA65) == 0 {
