@@ -218,10 +218,11 @@ func TestChaosVaultUnavailable(t *testing.T) {
 	}
 }
 
-// A node killed and restarted under load: the clients' circuits open and
-// refuse calls locally, so the restarted node sees nothing while they are
+// A node killed and restarted under load: the client's circuit opens and
+// refuses calls locally, so the restarted node sees nothing while it is
 // open, then only the half-open probes, and the load resumes once they
-// succeed — no storm of retries.
+// succeed — no storm of retries. The same load through a client without a
+// circuit, in the same run, shows the storm it spares.
 func TestChaosRestartUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	a := startNode(t, dir)
@@ -230,35 +231,45 @@ func TestChaosRestartUnderLoad(t *testing.T) {
 	cfg := breakerConfig(a, proxy.Listen, 5, 1, 3)
 	cfg.Authz.MaxRetries = ptr(2)
 	c := a.clients(t, cfg).Authz
+	// The anchor: the same load through a client without a circuit, by a
+	// proxy of its own that stays down until the measure ends, so that
+	// only the clients under test can reach the restarted node.
+	anchorProxy := newProxy(t, a.GRPCAddr().String())
+	cfg.Authz.Endpoint, cfg.Authz.CircuitBreakerEnabled = anchorProxy.Listen, new(bool)
+	open := a.clients(t, cfg).Authz
 
 	const workers = 4
-	var allowed, calls atomic.Int64
+	var allowed atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
+	load := func(c *client.AuthzClient, allowed *atomic.Int64) {
+		for w := range workers {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					d, err := c.Check(bg, agentCheck("reader", fmt.Sprint("doc-", w, "-", i%50)))
+					if err == nil && d.Allowed() && allowed != nil {
+						allowed.Add(1)
+					}
+					time.Sleep(time.Millisecond)
 				}
-				d, err := c.Check(bg, agentCheck("reader", fmt.Sprint("doc-", w, "-", i%50)))
-				calls.Add(1)
-				if err == nil && d.Allowed() {
-					allowed.Add(1)
-				}
-				time.Sleep(time.Millisecond)
-			}
-		})
+			})
+		}
 	}
+	load(c, &allowed)
+	load(open, nil)
 	defer func() { close(stop); wg.Wait() }()
 	eventually(t, 10*time.Second, "load flowing", func() bool { return allowed.Load() > 50 })
 
 	// Kill: connections cut, nothing listening, the node gone.
 	killed := time.Now()
-	atKill := c.Stats()
+	atKill, anchorAtKill := c.Stats(), open.Stats()
 	proxy.Stop()
+	anchorProxy.Stop()
 	a.stop()
 	eventually(t, 5*time.Second, "the circuit opens", func() bool { return c.Stats().Breaker == "open" })
 
@@ -282,7 +293,11 @@ func TestChaosRestartUnderLoad(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	eventually(t, 10*time.Second, "the circuit closes", func() bool { return c.Stats().Breaker == "closed" })
-	outage, closed := time.Since(killed), c.Stats()
+	outage, closed, anchorClosed := time.Since(killed), c.Stats(), open.Stats()
+	anchorProxy.Upstream = b.GRPCAddr().String()
+	if err := anchorProxy.Start(); err != nil {
+		t.Fatal(err)
+	}
 	before := allowed.Load()
 	eventually(t, 10*time.Second, "the load resumes", func() bool { return allowed.Load() > before+50 })
 	if !sawWhileOpen {
@@ -298,9 +313,14 @@ func TestChaosRestartUnderLoad(t *testing.T) {
 	bound := 5 + 2*workers + 3*windows + 5*workers
 	sent := int64(closed.Attempts - atKill.Attempts)
 	refused := closed.Rejected - atKill.Rejected
-	t.Logf("outage %v: %d attempts sent, %d calls refused by the circuit, bound %d", outage.Round(time.Millisecond), sent, refused, bound)
+	anchor := int64(anchorClosed.Attempts - anchorAtKill.Attempts)
+	t.Logf("outage %v: %d attempts sent, %d calls refused by the circuit, bound %d; without a circuit: %d attempts for %d calls",
+		outage.Round(time.Millisecond), sent, refused, bound, anchor, anchorClosed.Calls-anchorAtKill.Calls)
 	if sent > bound {
 		t.Fatalf("%d attempts during the outage, bound %d", sent, bound)
+	}
+	if anchor <= bound {
+		t.Fatalf("the same load without a circuit sent only %d attempts: the outage was too short to tell", anchor)
 	}
 	if refused < 100 {
 		t.Fatalf("the open circuit refused only %d calls", refused)
