@@ -81,6 +81,7 @@ const (
 	RateLimited
 )
 
+// String returns the seed's name of the outcome, such as "requires_oversight".
 func (k DecisionKind) String() string {
 	switch k {
 	case Allow:
@@ -113,6 +114,7 @@ const (
 	SourceClientCache
 )
 
+// String returns "node", "node-cache", "client-cache" or "fail-secure".
 func (s Source) String() string {
 	switch s {
 	case SourceNode:

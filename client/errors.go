@@ -199,6 +199,7 @@ type Error struct {
 // maxMessage bounds the node's message kept in an Error.
 const maxMessage = 512
 
+// Error reads "creto client: <service> <method>: <kind>: <message>".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("creto client: ")

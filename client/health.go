@@ -29,6 +29,7 @@ const (
 	Healthy
 )
 
+// String returns "healthy", "degraded" or "unhealthy".
 func (s Status) String() string {
 	switch s {
 	case Healthy:
@@ -71,6 +72,12 @@ type Health struct {
 	Breaker string `json:"breaker,omitempty"`
 }
 
+// withLatencyMS fills LatencyMS from Latency.
+func (h Health) withLatencyMS() Health {
+	h.LatencyMS = float64(h.Latency.Microseconds()) / 1000
+	return h
+}
+
 // HealthChecker is anything that reports a Health: every client, and the
 // storage, audit and consensus clients to come.
 type HealthChecker interface {
@@ -105,8 +112,7 @@ func CheckHealth(ctx context.Context, checkers map[string]HealthChecker) Report 
 	var wg sync.WaitGroup
 	for name, c := range checkers {
 		wg.Go(func() {
-			h := c.Health(ctx)
-			h.LatencyMS = float64(h.Latency.Microseconds()) / 1000
+			h := c.Health(ctx).withLatencyMS()
 			mu.Lock()
 			r.Services[name] = h
 			mu.Unlock()
@@ -186,7 +192,7 @@ func (s *service) health(ctx context.Context) Health {
 	default:
 		h.Status = Healthy
 	}
-	return h
+	return h.withLatencyMS()
 }
 
 // reason is an error's sentinel and message, without the client prefix.
@@ -220,7 +226,7 @@ func (CryptoHealth) Health(context.Context) Health {
 		h.Status = Healthy
 	}
 	h.Latency = time.Since(start)
-	return h
+	return h.withLatencyMS()
 }
 
 func cryptoSelfTest(p crypto.Provider) error {
