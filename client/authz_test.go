@@ -3,8 +3,13 @@ package client_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/creto-systems/creto/abi"
+	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
 	"github.com/creto-systems/creto/client"
 )
 
@@ -71,5 +76,56 @@ func TestAuthzCanceledCallDenies(t *testing.T) {
 	d, err := c.Check(ctx, agentCheck("reader", "q3"))
 	if !errors.Is(err, client.ErrCanceled) || !errors.Is(err, context.Canceled) || d.Allowed() || c.Stats().Attempts != 0 {
 		t.Fatalf("canceled: %+v %v %+v", d, err, c.Stats())
+	}
+}
+
+// RegisterExtension loads a Wasm extension whose decisions the client then
+// sees; registering it again is ErrAlreadyExists, and a failed extension
+// with on_error "deny" is an ordinary Deny naming it.
+func TestAuthzRegisterExtension(t *testing.T) {
+	tn := startNode(t, "")
+	tn.seed()
+	c := tn.clients(t, tn.config(tn.GRPCAddr().String())).Authz
+	raw, err := os.ReadFile(filepath.Join("..", "engine", "testdata", "ext", "deny_delete.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	module, err := abi.WriteManifest(raw, abi.Manifest{Name: "no-deletes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cedar permits deletes; the extension then has its say.
+	if _, err := authzv1.NewAuthorizationServiceClient(tn.operator()).CreatePolicy(bg, &authzv1.CreatePolicyRequest{
+		Text: `@id("agents-delete") permit (principal is Agent, action == Action::"delete", resource is Document);`}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := c.Check(bg, client.CheckRequest{Principal: client.Principal{ID: "reader"}, Action: "delete", Resource: `Document::"q3"`}); err != nil || !d.Allowed() {
+		t.Fatalf("before the extension: %+v %v", d, err)
+	}
+	x, err := c.RegisterExtension(bg, module, client.ExtensionOptions{})
+	if err != nil || x.Name != "no-deletes" || len(x.SHA256) != 64 || x.RegisteredAt.IsZero() {
+		t.Fatalf("register: %+v %v", x, err)
+	}
+	d, err := c.Check(bg, client.CheckRequest{Principal: client.Principal{ID: "reader"}, Action: "delete", Resource: `Document::"q3"`})
+	if err != nil || d.Kind != client.Deny || d.Reason != "deletes are blocked" || d.Source != client.SourceNode {
+		t.Fatalf("the extension's deny: %+v %v", d, err)
+	}
+	if _, err := c.RegisterExtension(bg, module, client.ExtensionOptions{}); !errors.Is(err, client.ErrAlreadyExists) {
+		t.Fatalf("twice: %v", err)
+	}
+
+	trap, err := os.ReadFile(filepath.Join("..", "engine", "testdata", "ext", "trap.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trap, err = abi.WriteManifest(trap, abi.Manifest{Name: "trapper"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterExtension(bg, trap, client.ExtensionOptions{OnError: "deny"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err = c.Check(bg, agentCheck("reader", "q3"))
+	if err != nil || d.Kind != client.Deny || d.PolicyID != "ext:trapper" || !strings.Contains(d.Reason, "failed") {
+		t.Fatalf("a failing extension with on_error deny: %+v %v", d, err)
 	}
 }

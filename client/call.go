@@ -103,10 +103,14 @@ func call[T any](ctx context.Context, s *service, method string, retry bool, rpc
 		var err error
 		if s.breaker == nil {
 			_, err = run()
-		} else if _, err = s.breaker.Execute(run); errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		} else if _, err = s.breaker.Execute(run); errors.Is(err, gobreaker.ErrOpenState) {
 			s.rejected.Add(1)
 			return out, backoff.Permanent(localError(s.name, method, ErrCircuitOpen,
 				"%d consecutive failures; calls are refused for %v, then probed", s.pol.failures, s.pol.reset))
+		} else if errors.Is(err, gobreaker.ErrTooManyRequests) {
+			s.rejected.Add(1)
+			return out, backoff.Permanent(localError(s.name, method, ErrCircuitOpen,
+				"half-open: its %d probes are in flight", s.pol.halfOpen))
 		}
 		if err != nil && !retryable(err) {
 			return out, backoff.Permanent(err)

@@ -87,6 +87,39 @@ func TestChaosAuthzSlow(t *testing.T) {
 	}
 }
 
+// A batch that times out falls back request by request: the cached ones
+// are answered from the cache, the others denied, and the error says so
+// unless every one was cached.
+func TestChaosAuthzBatchSlow(t *testing.T) {
+	tn := startNode(t, "")
+	tn.seed()
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := breakerConfig(tn, proxy.Listen, 10, 30, 1)
+	cfg.Authz.TimeoutMS = 100
+	c := tn.clients(t, cfg).Authz
+	if ds, err := c.CheckBatch(bg, []client.CheckRequest{agentCheck("reader", "q3"), agentCheck("reader", "q4")}); err != nil || !ds[0].Allowed() || !ds[1].Allowed() {
+		t.Fatalf("warm-up: %+v %v", ds, err)
+	}
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 400}`)
+
+	ds, err := c.CheckBatch(bg, []client.CheckRequest{agentCheck("reader", "q3"), agentCheck("reader", "q9"), agentCheck("reader", "q4")})
+	if !errors.Is(err, client.ErrTimeout) || len(ds) != 3 {
+		t.Fatalf("partly cached batch: %+v %v", ds, err)
+	}
+	if !ds[0].Allowed() || ds[0].Source != client.SourceClientCache || ds[1].Allowed() || ds[1].Source != client.SourceFailSecure ||
+		!ds[2].Allowed() || ds[2].Source != client.SourceClientCache {
+		t.Fatalf("per request: %+v", ds)
+	}
+	ds, err = c.CheckBatch(bg, []client.CheckRequest{agentCheck("reader", "q4"), agentCheck("reader", "q3")})
+	if err != nil || !ds[0].Allowed() || !ds[1].Allowed() {
+		t.Fatalf("fully cached batch: %+v %v", ds, err)
+	}
+	// A check of a request a batch decided is answered from the same cache.
+	if d, err := c.Check(bg, agentCheck("reader", "q4")); err != nil || d.Source != client.SourceClientCache {
+		t.Fatalf("check after batch: %+v %v", d, err)
+	}
+}
+
 // A memory that cannot be reached (seed §11.4's second test) or answers
 // too slowly leaves an approver with an empty context — or the one fetched
 // for the same action before — and never an error; a write reports it.
