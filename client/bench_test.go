@@ -90,7 +90,7 @@ func BenchmarkGetSecret(b *testing.B) {
 	tn := startNode(b, "")
 	c := tn.clients(b, tn.config(tn.GRPCAddr().String()))
 	ref := client.SecretRef{Path: "agents/planner/api-keys", Name: "OPENAI_API_KEY"}
-	if _, err := c.Vault.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: ref, Value: []byte("sk-live-123"),
+	if _, err := c.Vault.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: ref, Value: client.NewSecretValue([]byte("sk-live-123")),
 		Metadata: client.SecretMetadata{Type: client.APIKey}}); err != nil {
 		b.Fatal(err)
 	}

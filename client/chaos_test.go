@@ -181,7 +181,7 @@ func TestChaosVaultDelegationExpired(t *testing.T) {
 	tn := startNode(t, "")
 	c := tn.clients(t, tn.config(tn.GRPCAddr().String())).Vault
 	ref := client.SecretRef{Path: "agents/planner/api-keys", Name: "OPENAI_API_KEY"}
-	if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: ref, Value: []byte("sk-live-123"),
+	if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: ref, Value: client.NewSecretValue([]byte("sk-live-123")),
 		Metadata: client.SecretMetadata{Type: client.APIKey}}); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestChaosVaultUnavailable(t *testing.T) {
 	lasting := client.SecretRef{Path: "agents/planner/api-keys", Name: "OPENAI_API_KEY"}
 	brief := client.SecretRef{Path: "agents/planner/api-keys", Name: "SESSION"}
 	for ref, ttl := range map[client.SecretRef]time.Duration{lasting: 0, brief: 300 * time.Millisecond} {
-		if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: ref, Value: []byte(ref.Name + "-value"),
+		if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: ref, Value: client.NewSecretValue([]byte(ref.Name + "-value")),
 			Metadata: client.SecretMetadata{Type: client.APIKey}, TTL: ttl}); err != nil {
 			t.Fatal(err)
 		}

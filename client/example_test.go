@@ -90,7 +90,7 @@ timeout_ms = 2000
 
 	// A secret, read as the agent that owns it; it prints redacted.
 	ref := client.SecretRef{Path: "agents/ledger-bot/bank", Name: "API_TOKEN"}
-	if _, err := c.Vault.CreateSecret(ctx, client.CreateSecretRequest{Requester: "ledger-bot", Ref: ref, Value: []byte("tok-123"),
+	if _, err := c.Vault.CreateSecret(ctx, client.CreateSecretRequest{Requester: "ledger-bot", Ref: ref, Value: client.NewSecretValue([]byte("tok-123")),
 		Metadata: client.SecretMetadata{Type: client.Token}}); err != nil {
 		log.Fatal(err)
 	}

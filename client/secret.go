@@ -26,7 +26,7 @@ type SecretValue struct {
 type valueBox struct{ b *[]byte }
 
 // newSecretValue copies b into a new SecretValue.
-func newSecretValue(b []byte) SecretValue {
+func NewSecretValue(b []byte) SecretValue {
 	c := append([]byte(nil), b...)
 	return SecretValue{box: &valueBox{b: &c}}
 }
@@ -51,7 +51,7 @@ func (v SecretValue) Destroy() {
 }
 
 // clone returns an independent copy: destroying one leaves the other.
-func (v SecretValue) clone() SecretValue { return newSecretValue(v.Expose()) }
+func (v SecretValue) clone() SecretValue { return NewSecretValue(v.Expose()) }
 
 // String returns "[REDACTED]".
 func (SecretValue) String() string { return redacted }

@@ -12,20 +12,21 @@ import (
 // A secret's bytes never reach a format verb, a log or JSON, even nested
 // in the structs that carry them.
 func TestSecretValueRedacted(t *testing.T) {
-	v := newSecretValue([]byte("sk-live-123"))
+	v := NewSecretValue([]byte("sk-live-123"))
 	s := Secret{Ref: SecretRef{Path: "p", Name: "n"}, Value: v}
 	d := DelegatedSecrets{Secrets: []DelegatedSecret{{Value: v}}}
+	create := CreateSecretRequest{Requester: "planner", Ref: s.Ref, Value: v}
 	hidden := struct{ v SecretValue }{v} // an unexported field fmt cannot call methods on
 	var out []string
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T %v"} {
-		out = append(out, fmt.Sprintf(verb, v), fmt.Sprintf(verb, s), fmt.Sprintf(verb, d), fmt.Sprintf(verb, hidden))
+		out = append(out, fmt.Sprintf(verb, v), fmt.Sprintf(verb, s), fmt.Sprintf(verb, d), fmt.Sprintf(verb, hidden), fmt.Sprintf(verb, create))
 	}
 	var logged bytes.Buffer
 	for _, h := range []slog.Handler{slog.NewTextHandler(&logged, nil), slog.NewJSONHandler(&logged, nil)} {
-		slog.New(h).Info("read", "value", v, "secret", s)
+		slog.New(h).Info("read", "value", v, "secret", s, "request", create)
 	}
 	out = append(out, logged.String())
-	for _, x := range []any{v, s, d} {
+	for _, x := range []any{v, s, d, create} {
 		b, err := json.Marshal(x)
 		if err != nil {
 			t.Fatal(err)
@@ -45,7 +46,7 @@ func TestSecretValueRedacted(t *testing.T) {
 
 func TestSecretValueDestroy(t *testing.T) {
 	b := []byte("sk-live-123")
-	v := newSecretValue(b)
+	v := NewSecretValue(b)
 	if &v.Expose()[0] == &b[0] {
 		t.Fatal("newSecretValue kept the caller's bytes")
 	}

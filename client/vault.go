@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -87,9 +88,9 @@ type CreateSecretRequest struct {
 	// Requester is the agent creating; empty means the calling agent.
 	Requester string
 	Ref       SecretRef
-	// Value is 1 byte to the vault's max_value_bytes. The client does not
-	// keep it; the caller should clear it.
-	Value    []byte
+	// Value is 1 byte to the vault's max_value_bytes (NewSecretValue).
+	// The client does not keep it; Destroy it once sent.
+	Value    SecretValue
 	Metadata SecretMetadata
 	// TTL is the version's lifetime; 0 is forever.
 	TTL time.Duration
@@ -307,7 +308,11 @@ func (c *VaultClient) cached(err error, key secretKey) (Secret, bool) {
 // CreateSecret creates a secret with its first version; the answer carries
 // no value. Not retried: a retry after a lost answer would find it taken.
 func (c *VaultClient) CreateSecret(ctx context.Context, req CreateSecretRequest) (Secret, error) {
-	in := &vaultv1.CreateSecretRequest{Requester: agentRef(req.Requester), Reference: refProto(req.Ref), Value: req.Value,
+	// The message gets its own copy, wiped once sent: the caller's value
+	// stays the caller's to destroy.
+	value := bytes.Clone(req.Value.Expose())
+	defer clear(value)
+	in := &vaultv1.CreateSecretRequest{Requester: agentRef(req.Requester), Reference: refProto(req.Ref), Value: value,
 		Metadata: metadataProto(req.Metadata)}
 	if req.TTL != 0 {
 		in.Ttl = durationpb.New(req.TTL)
@@ -413,7 +418,7 @@ func refFrom(r *vaultv1.SecretRef) SecretRef { return SecretRef{Path: r.GetPath(
 // takeValue moves a value out of a protobuf message: the client's copy is
 // a SecretValue, and the message's bytes are wiped.
 func takeValue(b []byte) SecretValue {
-	v := newSecretValue(b)
+	v := NewSecretValue(b)
 	clear(b)
 	return v
 }

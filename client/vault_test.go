@@ -13,7 +13,7 @@ var apiKey = client.SecretRef{Path: "agents/planner/api-keys", Name: "OPENAI_API
 
 func createKey(t *testing.T, c *client.VaultClient) {
 	t.Helper()
-	if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: apiKey, Value: []byte("sk-live-123"),
+	if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: apiKey, Value: client.NewSecretValue([]byte("sk-live-123")),
 		Metadata: client.SecretMetadata{Type: client.APIKey, Labels: map[string]string{"team": "ml"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestVaultDelegation(t *testing.T) {
 		t.Fatalf("get: %+v %v", s, err)
 	}
 	db := client.SecretRef{Path: "agents/planner/db", Name: "PASSWORD"}
-	if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: db, Value: []byte("hunter2"),
+	if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: db, Value: client.NewSecretValue([]byte("hunter2")),
 		Metadata: client.SecretMetadata{Type: client.Password}}); err != nil {
 		t.Fatal(err)
 	}

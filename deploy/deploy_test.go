@@ -338,7 +338,7 @@ func scrape(t *testing.T) map[string]*dto.MetricFamily {
 	c.Memory.Query(ctx, client.QueryRequest{Agent: "a", Query: "q"})
 	c.Memory.Query(ctx, client.QueryRequest{Agent: "a"})
 	c.Vault.CreateSecret(ctx, client.CreateSecretRequest{Requester: "a", Ref: client.SecretRef{Path: "agents/a", Name: "K"},
-		Value: []byte("v"), Metadata: client.SecretMetadata{Type: client.Generic}})
+		Value: client.NewSecretValue([]byte("v")), Metadata: client.SecretMetadata{Type: client.Generic}})
 	c.Vault.GetSecret(ctx, "a", client.SecretRef{Path: "agents/a", Name: "NONE"}, "")
 
 	ca, err := os.ReadFile(filepath.Join(tlsDir, "ca.crt"))
