@@ -30,7 +30,7 @@ build:
 test: wasm tools
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 $(PKGS)
-	$(GO) test -count=1 -run Contract ./node/
+	$(GO) test -count=1 -run Contract ./node/ ./client/
 
 ## test-short: the quick subset, for the edit-compile loop
 test-short:

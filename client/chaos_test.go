@@ -1,0 +1,361 @@
+package client_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/creto-systems/creto/client"
+)
+
+// The seed's chaos tests (§11.4), with faults injected into real TCP
+// between the clients and a real node by an in-process toxiproxy.
+
+// A slow authz (500 ms on every answer, seed §11.4's first test) makes a
+// check time out after timeout_ms and its retries: a request the node
+// allowed before is answered with that cached Allow, any other is denied
+// with ErrTimeout. The timeouts are failures, so they open the circuit,
+// and then every check is denied, the cached ones too: unavailable means
+// deny all (seed §2.5).
+func TestChaosAuthzSlow(t *testing.T) {
+	tn := startNode(t, "")
+	tn.seed()
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Authz = client.AuthzConfig{ServiceConfig: client.ServiceConfig{Transport: client.Transport{Endpoint: proxy.Listen}}}
+	cfg.Authz.ConnectTimeoutMS = 5000 // the seed's 10 ms timeout, 2 retries, 5 ms backoff, 5 failures
+	warm, cold := tn.clients(t, cfg).Authz, tn.clients(t, cfg).Authz
+
+	// The node answers within 10 ms on a quiet machine; on a busy one a
+	// warm-up attempt may time out, so warm up until it does not.
+	eventually(t, 10*time.Second, "an allow from the node", func() bool {
+		d, err := warm.Check(bg, agentCheck("reader", "q3"))
+		return err == nil && d.Allowed() && d.Source != client.SourceClientCache
+	})
+	eventually(t, 10*time.Second, "the cold client's connection", func() bool {
+		d, err := cold.Check(bg, agentCheck("reader", "warm-up"))
+		return err == nil && d.Allowed()
+	})
+	warmBase, coldBase := warm.Stats(), cold.Stats()
+
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 500}`)
+
+	start := time.Now()
+	d, err := warm.Check(bg, agentCheck("reader", "q3"))
+	if err != nil || !d.Allowed() || d.Source != client.SourceClientCache {
+		t.Fatalf("cached allow on timeout: %+v %v", d, err)
+	}
+	if elapsed := time.Since(start); elapsed >= 500*time.Millisecond {
+		t.Fatalf("the cached answer waited for the slow node: %v", elapsed)
+	}
+	if s := warm.Stats(); s.Attempts-warmBase.Attempts != 3 || s.Fallbacks-warmBase.Fallbacks != 1 {
+		t.Fatalf("one call, three timed-out attempts, one fallback: %+v", s)
+	}
+
+	d, err = cold.Check(bg, agentCheck("reader", "q4"))
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Kind != client.ErrTimeout || ce.Attempts != 3 || !client.IsRetryable(err) {
+		t.Fatalf("uncached check on a slow node: %v", err)
+	}
+	if d.Allowed() || d.Kind != client.Deny || d.Source != client.SourceFailSecure {
+		t.Fatalf("timeout without a cached decision must deny: %+v", d)
+	}
+	if s := cold.Stats(); s.Attempts-coldBase.Attempts != 3 || s.Breaker != "closed" {
+		t.Fatalf("three failures of five leave the circuit closed: %+v", s)
+	}
+
+	// Two more timeouts reach the threshold of five: the circuit opens
+	// mid-call, and the cached request is denied too.
+	d, err = warm.Check(bg, agentCheck("reader", "q3"))
+	if !errors.Is(err, client.ErrCircuitOpen) || !errors.Is(err, client.ErrUnavailable) || d.Allowed() {
+		t.Fatalf("the fifth failure opens the circuit: %+v %v", d, err)
+	}
+	if s := warm.Stats(); s.Breaker != "open" || s.Attempts-warmBase.Attempts != 5 {
+		t.Fatalf("after five failed attempts: %+v", s)
+	}
+	before := warm.Stats().Attempts
+	for range 20 {
+		if d, err := warm.Check(bg, agentCheck("reader", "q3")); !errors.Is(err, client.ErrCircuitOpen) || d.Allowed() {
+			t.Fatalf("open circuit: %+v %v", d, err)
+		}
+	}
+	if s := warm.Stats(); s.Attempts != before || s.Rejected < 20 {
+		t.Fatalf("an open circuit sends nothing: %+v", s)
+	}
+}
+
+// A batch that times out falls back request by request: the cached ones
+// are answered from the cache, the others denied, and the error says so
+// unless every one was cached.
+func TestChaosAuthzBatchSlow(t *testing.T) {
+	tn := startNode(t, "")
+	tn.seed()
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := breakerConfig(tn, proxy.Listen, 10, 30, 1)
+	cfg.Authz.TimeoutMS = 100
+	c := tn.clients(t, cfg).Authz
+	if ds, err := c.CheckBatch(bg, []client.CheckRequest{agentCheck("reader", "q3"), agentCheck("reader", "q4")}); err != nil || !ds[0].Allowed() || !ds[1].Allowed() {
+		t.Fatalf("warm-up: %+v %v", ds, err)
+	}
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 400}`)
+
+	ds, err := c.CheckBatch(bg, []client.CheckRequest{agentCheck("reader", "q3"), agentCheck("reader", "q9"), agentCheck("reader", "q4")})
+	if !errors.Is(err, client.ErrTimeout) || len(ds) != 3 {
+		t.Fatalf("partly cached batch: %+v %v", ds, err)
+	}
+	if !ds[0].Allowed() || ds[0].Source != client.SourceClientCache || ds[1].Allowed() || ds[1].Source != client.SourceFailSecure ||
+		!ds[2].Allowed() || ds[2].Source != client.SourceClientCache {
+		t.Fatalf("per request: %+v", ds)
+	}
+	ds, err = c.CheckBatch(bg, []client.CheckRequest{agentCheck("reader", "q4"), agentCheck("reader", "q3")})
+	if err != nil || !ds[0].Allowed() || !ds[1].Allowed() {
+		t.Fatalf("fully cached batch: %+v %v", ds, err)
+	}
+	// A check of a request a batch decided is answered from the same cache.
+	if d, err := c.Check(bg, agentCheck("reader", "q4")); err != nil || d.Source != client.SourceClientCache {
+		t.Fatalf("check after batch: %+v %v", d, err)
+	}
+}
+
+// A memory that cannot be reached (seed §11.4's second test) or answers
+// too slowly leaves an approver with an empty context — or the one fetched
+// for the same action before — and never an error; a write reports it.
+func TestChaosMemoryUnavailable(t *testing.T) {
+	tn := startNode(t, "")
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Memory.Endpoint = proxy.Listen
+	cfg.Memory.TimeoutMS, cfg.Memory.MaxRetries = 200, new(int)
+	c := tn.clients(t, cfg).Memory
+
+	for _, m := range []client.StoreRequest{
+		{Agent: "payments", Type: client.Reasoning, Content: "Invoice 42 matches PO-991, so I will pay Acme by wire transfer",
+			Metadata: map[string]string{"action_id": "pay-42", "confidence": "0.9"}},
+		{Agent: "payments", Type: client.Context, Content: "Acme's bank details were verified by phone on Monday"},
+	} {
+		if _, err := c.Store(bg, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	asked := client.OversightRequest{Agent: "payments", Action: "wire transfer to Acme", ActionID: "pay-42"}
+	full, err := c.OversightContext(bg, asked)
+	if err != nil || full.Degraded != nil || len(full.Memories) == 0 || full.Reasoning == "" || full.Confidence == nil {
+		t.Fatalf("the context while memory is up: %+v %v", full, err)
+	}
+
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 1000}`)
+	other := client.OversightRequest{Agent: "payments", Action: "rotate the database password"}
+	oc, err := c.OversightContext(bg, other)
+	if err != nil || !errors.Is(oc.Degraded, client.ErrTimeout) || len(oc.Memories) != 0 || oc.Reasoning != "" {
+		t.Fatalf("slow memory: empty context, degraded by a timeout: %+v %v", oc, err)
+	}
+	removeToxic(t, proxy, "slow")
+
+	proxy.Stop() // disconnected: every connection cut, nothing listening
+	oc, err = c.OversightContext(bg, other)
+	if err != nil || !errors.Is(oc.Degraded, client.ErrUnavailable) || len(oc.Memories) != 0 {
+		t.Fatalf("memory unavailable: empty context: %+v %v", oc, err)
+	}
+	oc, err = c.OversightContext(bg, asked)
+	if err != nil || oc.Degraded == nil || len(oc.Memories) != len(full.Memories) || oc.Reasoning != full.Reasoning {
+		t.Fatalf("memory unavailable: the context fetched before: %+v %v", oc, err)
+	}
+	q, err := c.Query(bg, client.QueryRequest{Agent: "payments", Query: "bank details"})
+	if err != nil || !errors.Is(q.Degraded, client.ErrUnavailable) || len(q.Memories) != 0 {
+		t.Fatalf("query while unavailable: %+v %v", q, err)
+	}
+	if _, err := c.Store(bg, client.StoreRequest{Agent: "payments", Type: client.Observation, Content: "x"}); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("a write is not degraded: %v", err)
+	}
+	if s := c.Stats(); s.Fallbacks != 4 {
+		t.Fatalf("four degraded answers: %+v", s)
+	}
+}
+
+// A delegation past its TTL is refused with ErrDelegationExpired (seed
+// §11.4's third test), as the node's reason says.
+func TestChaosVaultDelegationExpired(t *testing.T) {
+	tn := startNode(t, "")
+	c := tn.clients(t, tn.config(tn.GRPCAddr().String())).Vault
+	ref := client.SecretRef{Path: "agents/planner/api-keys", Name: "OPENAI_API_KEY"}
+	if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: ref, Value: client.NewSecretValue([]byte("sk-live-123")),
+		Metadata: client.SecretMetadata{Type: client.APIKey}}); err != nil {
+		t.Fatal(err)
+	}
+	dl, err := c.CreateDelegation(bg, client.CreateDelegationRequest{Delegator: "planner", Delegatee: "runtime",
+		Secrets: []client.SecretRef{ref}, TTL: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // the node's clock decides expiry
+	_, err = c.GetDelegatedSecrets(bg, client.GetDelegatedSecretsRequest{Requester: "runtime", SandboxID: "sandbox-1",
+		Refs: []client.SecretRef{ref}, DelegationID: dl.ID})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Kind != client.ErrDelegationExpired || ce.Reason != "DELEGATION_EXPIRED" || client.IsRetryable(err) {
+		t.Fatalf("expired delegation: %v", err)
+	}
+	if s := c.Stats(); s.Breaker != "closed" {
+		t.Fatalf("an expired delegation is the vault working: %+v", s)
+	}
+}
+
+// A vault that cannot be reached answers reads with the secrets read
+// before, until they expire, and never a delegated fetch (seed §13.3).
+func TestChaosVaultUnavailable(t *testing.T) {
+	tn := startNode(t, "")
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Vault.Endpoint = proxy.Listen
+	c := tn.clients(t, cfg).Vault
+	lasting := client.SecretRef{Path: "agents/planner/api-keys", Name: "OPENAI_API_KEY"}
+	brief := client.SecretRef{Path: "agents/planner/api-keys", Name: "SESSION"}
+	for ref, ttl := range map[client.SecretRef]time.Duration{lasting: 0, brief: 300 * time.Millisecond} {
+		if _, err := c.CreateSecret(bg, client.CreateSecretRequest{Requester: "planner", Ref: ref, Value: client.NewSecretValue([]byte(ref.Name + "-value")),
+			Metadata: client.SecretMetadata{Type: client.APIKey}, TTL: ttl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ref := range []client.SecretRef{lasting, brief} {
+		s, err := c.GetSecret(bg, "planner", ref, "")
+		if err != nil || s.FromCache || string(s.Value.Expose()) != ref.Name+"-value" {
+			t.Fatalf("read %v: %+v %v", ref, s, err)
+		}
+		s.Destroy() // the caller's copy: the cache keeps its own
+	}
+
+	proxy.Stop()
+	s, err := c.GetSecret(bg, "planner", lasting, "")
+	if err != nil || !s.FromCache || string(s.Value.Expose()) != "OPENAI_API_KEY-value" {
+		t.Fatalf("cached secret while the vault is down: %+v %v", s, err)
+	}
+	if ss, err := c.GetSecrets(bg, "planner", []client.SecretRef{lasting}); err != nil || len(ss) != 1 || !ss[0].FromCache {
+		t.Fatalf("GetSecrets from the cache: %+v %v", ss, err)
+	}
+	never := client.SecretRef{Path: "agents/planner/api-keys", Name: "NEVER_READ"}
+	if _, err := c.GetSecrets(bg, "planner", []client.SecretRef{lasting, never}); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("GetSecrets is all or nothing, from the cache too: %v", err)
+	}
+	if _, err := c.GetSecret(bg, "someone-else", lasting, ""); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("another requester's read is not in the cache: %v", err)
+	}
+	eventually(t, 5*time.Second, "the short-lived secret expires", func() bool {
+		_, err := c.GetSecret(bg, "planner", brief, "")
+		return errors.Is(err, client.ErrUnavailable)
+	})
+	_, err = c.GetDelegatedSecrets(bg, client.GetDelegatedSecretsRequest{Requester: "planner", SandboxID: "s", Refs: []client.SecretRef{lasting}})
+	if !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("a delegated fetch is never served from the cache: %v", err)
+	}
+}
+
+// A node killed and restarted under load: the client's circuit opens and
+// refuses calls locally, so the restarted node sees nothing while it is
+// open, then only the half-open probes, and the load resumes once they
+// succeed — no storm of retries. The same load through a client without a
+// circuit, in the same run, shows the storm it spares.
+func TestChaosRestartUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	a := startNode(t, dir)
+	a.seed()
+	proxy := newProxy(t, a.GRPCAddr().String())
+	cfg := breakerConfig(a, proxy.Listen, 5, 1, 3)
+	cfg.Authz.MaxRetries = ptr(2)
+	c := a.clients(t, cfg).Authz
+	// The anchor: the same load through a client without a circuit, by a
+	// proxy of its own that stays down until the measure ends, so that
+	// only the clients under test can reach the restarted node.
+	anchorProxy := newProxy(t, a.GRPCAddr().String())
+	cfg.Authz.Endpoint, cfg.Authz.CircuitBreakerEnabled = anchorProxy.Listen, new(bool)
+	open := a.clients(t, cfg).Authz
+
+	const workers = 4
+	var allowed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	load := func(c *client.AuthzClient, allowed *atomic.Int64) {
+		for w := range workers {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					d, err := c.Check(bg, agentCheck("reader", fmt.Sprint("doc-", w, "-", i%50)))
+					if err == nil && d.Allowed() && allowed != nil {
+						allowed.Add(1)
+					}
+					time.Sleep(time.Millisecond)
+				}
+			})
+		}
+	}
+	load(c, &allowed)
+	load(open, nil)
+	defer func() { close(stop); wg.Wait() }()
+	eventually(t, 10*time.Second, "load flowing", func() bool { return allowed.Load() > 50 })
+
+	// Kill: connections cut, nothing listening, the node gone.
+	killed := time.Now()
+	atKill, anchorAtKill := c.Stats(), open.Stats()
+	proxy.Stop()
+	anchorProxy.Stop()
+	a.stop()
+	eventually(t, 5*time.Second, "the circuit opens", func() bool { return c.Stats().Breaker == "open" })
+
+	// Restart on the same data directory, reachable at the same address,
+	// while the circuit is still open.
+	b := startNode(t, dir)
+	proxy.Upstream = b.GRPCAddr().String()
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sawWhileOpen := false
+	for c.Stats().Breaker == "open" {
+		seen := b.requests("authz", "Check")
+		if c.Stats().Breaker != "open" {
+			break
+		}
+		if seen != 0 {
+			t.Fatalf("the restarted node saw %v checks while every circuit was open", seen)
+		}
+		sawWhileOpen = true
+		time.Sleep(20 * time.Millisecond)
+	}
+	eventually(t, 10*time.Second, "the circuit closes", func() bool { return c.Stats().Breaker == "closed" })
+	outage, closed, anchorClosed := time.Since(killed), c.Stats(), open.Stats()
+	anchorProxy.Upstream = b.GRPCAddr().String()
+	if err := anchorProxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	before := allowed.Load()
+	eventually(t, 10*time.Second, "the load resumes", func() bool { return allowed.Load() > before+50 })
+	if !sawWhileOpen {
+		t.Log("the node restarted after the circuit had half-opened: the open-circuit count did not run")
+	}
+
+	// What left the client from the kill until the circuit closed: the
+	// attempts in flight at the kill, the failures that opened the circuit
+	// (and the attempts in flight then), at most half_open_requests per
+	// reset_timeout window, and the calls made between the close and the
+	// poll that saw it (5 ms at one per millisecond per worker).
+	windows := int64(outage/time.Second) + 1
+	bound := 5 + 2*workers + 3*windows + 5*workers
+	sent := int64(closed.Attempts - atKill.Attempts)
+	refused := closed.Rejected - atKill.Rejected
+	anchor := int64(anchorClosed.Attempts - anchorAtKill.Attempts)
+	t.Logf("outage %v: %d attempts sent, %d calls refused by the circuit, bound %d; without a circuit: %d attempts for %d calls",
+		outage.Round(time.Millisecond), sent, refused, bound, anchor, anchorClosed.Calls-anchorAtKill.Calls)
+	if sent > bound {
+		t.Fatalf("%d attempts during the outage, bound %d", sent, bound)
+	}
+	if anchor <= bound {
+		t.Fatalf("the same load without a circuit sent only %d attempts: the outage was too short to tell", anchor)
+	}
+	if refused < 100 {
+		t.Fatalf("the open circuit refused only %d calls", refused)
+	}
+}
