@@ -59,8 +59,13 @@ var (
 // NotLeaderError is returned for a write or a timestamp asked of a follower
 // that knows the leader. It matches ErrNotLeader.
 type NotLeaderError struct {
-	// LeaderID and LeaderAddress name the current leader.
+	// LeaderID and LeaderAddress name the current leader; LeaderAddress
+	// is its raft address.
 	LeaderID, LeaderAddress string
+	// LeaderClientAddress is where clients reach the leader's API (its
+	// gRPC address in creto serve), as the leader published it
+	// (SetClientAddress); empty while it is not known yet.
+	LeaderClientAddress string
 }
 
 func (e *NotLeaderError) Error() string {
