@@ -53,8 +53,8 @@ type Member struct {
 	Address       string
 	ClientAddress string
 	Suffrage      Suffrage
-	Health   Health
-	Leader   bool
+	Health        Health
+	Leader        bool
 }
 
 // ClusterStatus is the seed's GetClusterStatus answer, as this node sees
