@@ -59,6 +59,8 @@ const (
 	CapabilityVault = "vault"
 	// CapabilityVaultReveal reads secrets' plaintext: a separate grant.
 	CapabilityVaultReveal = "vault-reveal"
+	// CapabilityConsensus takes the cluster's consensus timestamps.
+	CapabilityConsensus = "consensus"
 )
 
 // ErrManifest is returned for a missing or invalid manifest.
@@ -112,7 +114,8 @@ func (m *Manifest) normalize() error {
 	}
 	for _, c := range m.Capabilities {
 		switch c {
-		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI, CapabilityVault, CapabilityVaultReveal:
+		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI, CapabilityVault, CapabilityVaultReveal,
+			CapabilityConsensus:
 		default:
 			if c == "" || len(c) > 64 {
 				return bad("capability %q", c)
