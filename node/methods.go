@@ -6,6 +6,7 @@ import (
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 
 	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
+	consensusv1 "github.com/creto-systems/creto/api/creto/consensus/v1"
 	memoryv1 "github.com/creto-systems/creto/api/creto/memory/v1"
 	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
 	vaultv1 "github.com/creto-systems/creto/api/creto/vault/v1"
@@ -24,7 +25,9 @@ import (
 // the service scopes every call to its caller. The vault's VaultService is
 // all data too — the vault checks ownership, NHI grants ("vault:read" …)
 // and delegations on every call, GetAccessLog included (audit access) —
-// while its VaultAdminService, the seal, is all admin.
+// while its VaultAdminService, the seal, is all admin. Consensus's
+// ConsensusService (timestamps, ordering, status, reading events) is data;
+// its ConsensusAdminService, membership, is admin.
 var dataPlane = map[string]bool{
 	authzv1.AuthorizationService_Check_FullMethodName:      true,
 	authzv1.AuthorizationService_CheckBatch_FullMethodName: true,
@@ -67,6 +70,11 @@ var dataPlane = map[string]bool{
 	vaultv1.VaultService_GetRotationSchedule_FullMethodName: true,
 	vaultv1.VaultService_ComputeMac_FullMethodName:          true,
 	vaultv1.VaultService_GetAccessLog_FullMethodName:        true,
+
+	consensusv1.ConsensusService_GetTimestamp_FullMethodName:     true,
+	consensusv1.ConsensusService_OrderEvents_FullMethodName:      true,
+	consensusv1.ConsensusService_GetClusterStatus_FullMethodName: true,
+	consensusv1.ConsensusService_ReadEvents_FullMethodName:       true,
 }
 
 func authzServiceDesc() grpc.ServiceDesc  { return authzv1.AuthorizationService_ServiceDesc }
@@ -75,6 +83,10 @@ func memoryServiceDesc() grpc.ServiceDesc { return memoryv1.MemoryService_Servic
 func vaultServiceDesc() grpc.ServiceDesc  { return vaultv1.VaultService_ServiceDesc }
 func vaultAdminServiceDesc() grpc.ServiceDesc {
 	return vaultv1.VaultAdminService_ServiceDesc
+}
+func consensusServiceDesc() grpc.ServiceDesc { return consensusv1.ConsensusService_ServiceDesc }
+func consensusAdminServiceDesc() grpc.ServiceDesc {
+	return consensusv1.ConsensusAdminService_ServiceDesc
 }
 
 // methodClasses classifies every method of the served services, and the
