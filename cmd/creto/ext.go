@@ -121,17 +121,18 @@ the configuration — in a scratch engine, and reports the first problem.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&grants, "grant", nil, "capabilities to grant (state, time, nhi, prefilter, vault, vault-reveal); repeat or comma-separate")
+	cmd.Flags().StringSliceVar(&grants, "grant", nil, "capabilities to grant (state, time, nhi, prefilter, vault, vault-reveal, consensus); repeat or comma-separate")
 	cmd.Flags().StringVar(&configFile, "config", "", "configuration file handed to creto_init")
 	return cmd
 }
 
 // scratchHosts are host modules for validation: real functions over
-// throwaway state. The NHI and vault modules have no service behind them,
-// so a guest's calls answer "unavailable" — enough to check its imports
-// link.
+// throwaway state. The NHI, vault and consensus modules have no service
+// behind them, so a guest's calls answer "unavailable" — enough to check
+// its imports link.
 func scratchHosts() []engine.HostModule {
-	return []engine.HostModule{hosts.State{Store: hosts.NewMemoryState()}, hosts.Clock{}, hosts.NHI{}, hosts.Vault{}, hosts.VaultReveal{}}
+	return []engine.HostModule{hosts.State{Store: hosts.NewMemoryState()}, hosts.Clock{}, hosts.NHI{}, hosts.Vault{}, hosts.VaultReveal{},
+		hosts.Consensus{}}
 }
 
 func newExtAnnotateCmd() *cobra.Command {
