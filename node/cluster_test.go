@@ -30,7 +30,7 @@ func clusterConsensus(id string, join ...string) consensus.Config {
 // startTestCluster starts three nodes on one machine the way docs/server.md
 // does: n1 bootstraps; n2 and n3 share its development PKI and join
 // through its gRPC port, with their node certificates.
-func startTestCluster(t *testing.T) []*testNode {
+func startTestCluster(t testing.TB) []*testNode {
 	t.Helper()
 	n1 := startNode(t, "", func(c *Config) { c.Consensus = clusterConsensus("n1") })
 	nodes := []*testNode{n1}
@@ -58,7 +58,7 @@ func startTestCluster(t *testing.T) []*testNode {
 }
 
 // roles finds the leader and the followers.
-func roles(t *testing.T, nodes []*testNode) (leader *testNode, followers []*testNode) {
+func roles(t testing.TB, nodes []*testNode) (leader *testNode, followers []*testNode) {
 	t.Helper()
 	for _, tn := range nodes {
 		st, err := tn.cluster.node.GetClusterStatus(bg, "test")

@@ -13,7 +13,7 @@ import (
 )
 
 // peerFor loads the node certificate of id from a development PKI in dir.
-func peerFor(t *testing.T, dir, id string) *peerTLS {
+func peerFor(t testing.TB, dir, id string) *peerTLS {
 	t.Helper()
 	n := &Node{cfg: Config{Server: ServerConfig{PKIDir: dir}}}
 	p, err := n.loadPeerTLS(id)

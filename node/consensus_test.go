@@ -19,7 +19,7 @@ import (
 )
 
 // eventually polls cond for up to 20 seconds.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
@@ -30,7 +30,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func healthOf(t *testing.T, conn *grpc.ClientConn, service string) healthpb.HealthCheckResponse_ServingStatus {
+func healthOf(t testing.TB, conn *grpc.ClientConn, service string) healthpb.HealthCheckResponse_ServingStatus {
 	t.Helper()
 	resp, err := healthpb.NewHealthClient(conn).Check(bg, &healthpb.HealthCheckRequest{Service: service})
 	if err != nil {
