@@ -69,7 +69,11 @@ type NotLeaderError struct {
 }
 
 func (e *NotLeaderError) Error() string {
-	return fmt.Sprintf("consensus: not the leader; the leader is %s at %s", quote(e.LeaderID), quote(e.LeaderAddress))
+	msg := fmt.Sprintf("consensus: not the leader; the leader is %s at %s", quote(e.LeaderID), quote(e.LeaderAddress))
+	if e.LeaderClientAddress != "" {
+		msg += fmt.Sprintf(", its API at %s", quote(e.LeaderClientAddress))
+	}
+	return msg
 }
 
 // Is makes the error match ErrNotLeader.
