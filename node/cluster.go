@@ -166,7 +166,7 @@ func (c *cluster) run() {
 		c.setHealth(err == nil && member && st.LeaderID != "")
 		if err == nil && st.LeaderID != lastLeader {
 			lastLeader = st.LeaderID
-			c.log.Info("consensus: leader", "leader", st.LeaderID, "leader_grpc", st.LeaderClientAddress, "role", st.Role, "term", st.Term)
+			c.log.Info("consensus: leader changed", "leader", st.LeaderID, "leader_grpc", st.LeaderClientAddress, "role", st.Role, "term", st.Term)
 		}
 		if err == nil && c.mustJoin(me, member) && !time.Now().Before(nextJoin) {
 			if err := c.joinCluster(); err != nil {
@@ -175,7 +175,9 @@ func (c *cluster) run() {
 				backoff = min(2*backoff, maxJoinBackoff)
 			} else {
 				c.log.Info("consensus: joined the cluster", "through", c.join)
-				backoff = joinBackoff
+				// The status may show the join a moment later; do not
+				// join again meanwhile.
+				backoff, nextJoin = joinBackoff, time.Now().Add(joinBackoff)
 			}
 		}
 		select {

@@ -16,28 +16,31 @@ import (
 	"github.com/creto-systems/creto/services/consensus"
 )
 
-// clusterConsensus is a [consensus] section for a node of a test cluster:
-// timeouts long enough that two busy cores under the race detector do not
-// start elections at random.
-func clusterConsensus(id string, join ...string) consensus.Config {
+// clusterConsensus is a [consensus] section for a node of a test cluster
+// with the given heartbeat timeout, long enough that two busy cores under
+// the race detector do not start elections at random.
+func clusterConsensus(id string, heartbeat time.Duration, join ...string) consensus.Config {
 	c := testConsensus()
 	c.NodeID = id
 	c.Join = join
-	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = heartbeat, heartbeat, heartbeat/2
 	return c
 }
+
+// testHeartbeat is the test clusters' heartbeat timeout.
+const testHeartbeat = 500 * time.Millisecond
 
 // startTestCluster starts three nodes on one machine the way docs/server.md
 // does: n1 bootstraps; n2 and n3 share its development PKI and join
 // through its gRPC port, with their node certificates.
-func startTestCluster(t testing.TB) []*testNode {
+func startTestCluster(t testing.TB, heartbeat time.Duration) []*testNode {
 	t.Helper()
-	n1 := startNode(t, "", func(c *Config) { c.Consensus = clusterConsensus("n1") })
+	n1 := startNode(t, "", func(c *Config) { c.Consensus = clusterConsensus("n1", heartbeat) })
 	nodes := []*testNode{n1}
 	for _, id := range []string{"n2", "n3"} {
 		nodes = append(nodes, startNode(t, "", func(c *Config) {
 			c.Server.PKIDir = n1.tlsDir()
-			c.Consensus = clusterConsensus(id, n1.GRPCAddr().String())
+			c.Consensus = clusterConsensus(id, heartbeat, n1.GRPCAddr().String())
 		}))
 	}
 	eventually(t, "three voters that know each other's gRPC addresses", func() bool {
@@ -81,7 +84,7 @@ func roles(t testing.TB, nodes []*testNode) (leader *testNode, followers []*test
 // a Wasm extension on a follower gets the leader's timestamps through the
 // follower; without a quorum it gets flagged local ones.
 func TestClusterRedirectsAndForwards(t *testing.T) {
-	nodes := startTestCluster(t)
+	nodes := startTestCluster(t, testHeartbeat)
 	leader, followers := roles(t, nodes)
 	follower := followers[0]
 

@@ -84,6 +84,7 @@ func BenchmarkRaftTransport(b *testing.B) {
 					}
 				} else {
 					b.SetParallelism(max(1, clients/runtime.GOMAXPROCS(0)))
+					b.ResetTimer() // the cluster's start is not the transport's cost
 					b.RunParallel(func(pb *testing.PB) {
 						for pb.Next() {
 							order()
@@ -109,7 +110,7 @@ func raftCluster(b *testing.B, mtls bool) *consensus.Node {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cfg := clusterConsensus(id)
+		cfg := clusterConsensus(id, testHeartbeat)
 		cfg.Admins = []string{"bench"}
 		cfg.Logger = slog.New(slog.DiscardHandler)
 		if i > 1 {
@@ -147,7 +148,9 @@ func raftCluster(b *testing.B, mtls bool) *consensus.Node {
 // (the anchor: the host function answers from the node's oracle) and on a
 // follower (each timestamp forwarded to the leader over gRPC).
 func BenchmarkConsensusHost(b *testing.B) {
-	nodes := startTestCluster(b)
+	// Long timeouts: a busy benchmark must not move leadership, or the
+	// follower's figure would be a leader's.
+	nodes := startTestCluster(b, 2*time.Second)
 	leader, followers := roles(b, nodes)
 	module := guestModule(b, filepath.Join("..", "hosts", "testdata", "consensus_ts.wasm"), `{"name": "stamper", "capabilities": ["consensus"]}`)
 	req := &authzv1.CheckRequest{Principal: &authzv1.Principal{Id: "a"}, Action: "read", Resource: "d"}
@@ -167,6 +170,10 @@ func BenchmarkConsensusHost(b *testing.B) {
 				if _, err := admin.Check(bg, req); err != nil {
 					b.Fatal(err)
 				}
+			}
+			b.StopTimer()
+			if now, _ := roles(b, nodes); now != leader {
+				b.Fatalf("leadership moved to %s during the run", now.cluster.id)
 			}
 		})
 	}
