@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -21,7 +23,7 @@ import (
 // process (the anchor) and over gRPC with mTLS on loopback as an agent,
 // in one run.
 //
-// go test -run '^$' -bench 'ConsensusServed|RaftTransport|ConsensusHost' -benchmem ./node/
+// go test -run '^$' -bench 'ConsensusServed|RaftTransport|RaftConnRoundTrip|ConsensusHost' -benchmem ./node/
 func BenchmarkConsensusServed(b *testing.B) {
 	tn := startNode(b, "", nil)
 	node := tn.cluster.node
@@ -186,6 +188,61 @@ func BenchmarkConsensusHost(b *testing.B) {
 			b.StopTimer()
 			if now, _ := roles(b, nodes); now != leader {
 				b.Fatalf("leadership moved to %s during the run", now.cluster.id)
+			}
+		})
+	}
+}
+
+// BenchmarkRaftConnRoundTrip isolates the transport: a 256-byte message
+// and its echo on one established connection, over the node's mutual TLS
+// and over plain TCP (the anchor) — what a raft AppendEntries round trip
+// pays on the wire, without the disk.
+func BenchmarkRaftConnRoundTrip(b *testing.B) {
+	pkiDir := b.TempDir()
+	for _, transport := range []string{"anchor=tcp", "mtls"} {
+		b.Run(transport, func(b *testing.B) {
+			var server net.Listener
+			dial := func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }
+			if transport == "mtls" {
+				l, err := listenRaftTLS("127.0.0.1:0", peerFor(b, pkiDir, "n1"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				client, err := listenRaftTLS("127.0.0.1:0", peerFor(b, pkiDir, "n2"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer client.Close()
+				server, dial = l, func(addr string) (net.Conn, error) { return client.Dial(addr, 5*time.Second) }
+			} else {
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				server = l
+			}
+			defer server.Close()
+			go func() {
+				c, err := server.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+			c, err := dial(server.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			msg, echo := make([]byte, 256), make([]byte, 256)
+			for b.Loop() {
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(c, echo); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
