@@ -200,12 +200,14 @@ func (c *cluster) member(st consensus.ClusterStatus) (consensus.Member, bool) {
 
 // mustJoin reports whether a node with join addresses must (again) join:
 // it is not a voter yet (a join that failed halfway left a nonvoter), or
-// the cluster has a stale gRPC address for it.
+// the cluster has a stale raft or gRPC address for it (it restarted on
+// other ports).
 func (c *cluster) mustJoin(me consensus.Member, member bool) bool {
 	if len(c.join) == 0 {
 		return false
 	}
-	return !member || me.Suffrage != consensus.Voter || c.clientAddr != "" && me.ClientAddress != c.clientAddr
+	return !member || me.Suffrage != consensus.Voter || me.Address != c.node.Address() ||
+		c.clientAddr != "" && me.ClientAddress != c.clientAddr
 }
 
 func soleVoter(st consensus.ClusterStatus) bool {
