@@ -64,6 +64,8 @@ const (
 	// CapabilityStorage keeps small objects in the node's encrypted
 	// object storage, as the extension's own identity.
 	CapabilityStorage = "storage"
+	// CapabilityConsensus takes the cluster's consensus timestamps.
+	CapabilityConsensus = "consensus"
 )
 
 // ErrManifest is returned for a missing or invalid manifest.
@@ -118,7 +120,7 @@ func (m *Manifest) normalize() error {
 	for _, c := range m.Capabilities {
 		switch c {
 		case CapabilityState, CapabilityTime, CapabilityPrefilter, CapabilityNHI, CapabilityVault, CapabilityVaultReveal,
-			CapabilityAudit, CapabilityStorage:
+			CapabilityAudit, CapabilityStorage, CapabilityConsensus:
 		default:
 			if c == "" || len(c) > 64 {
 				return bad("capability %q", c)

@@ -141,12 +141,17 @@ func (a *access) admit(ctx context.Context, method string) (context.Context, err
 }
 
 // authenticate identifies the caller: a verified client certificate makes
-// an operator, a bearer token an agent. A certificate wins: a trusted
-// workload that forwards an agent's token is still itself.
+// an operator (or a node, when it is a node certificate), a bearer token
+// an agent. A certificate wins: a trusted workload that forwards an
+// agent's token is still itself.
 func (a *access) authenticate(ctx context.Context) (caller.Identity, error) {
 	if p, ok := peer.FromContext(ctx); ok {
 		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
-			return caller.Identity{Kind: caller.Operator, ID: pki.OperatorName(ti.State.VerifiedChains[0][0])}, nil
+			leaf := ti.State.VerifiedChains[0][0]
+			if id, isNode := pki.NodeName(leaf); isNode {
+				return caller.Identity{Kind: caller.Node, ID: id}, nil
+			}
+			return caller.Identity{Kind: caller.Operator, ID: pki.OperatorName(leaf)}, nil
 		}
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/creto-systems/creto/services/audit"
+	"github.com/creto-systems/creto/services/consensus"
 	"github.com/creto-systems/creto/services/memory"
 	"github.com/creto-systems/creto/services/nhi"
 	"github.com/creto-systems/creto/services/storage"
@@ -32,6 +34,10 @@ type Config struct {
 	Audit  AuditConfig   `toml:"audit"`
 
 	Storage storage.Config `toml:"storage"`
+
+	// Consensus is the node's raft membership (docs/server.md,
+	// "Clusters"). The default is a one-node cluster.
+	Consensus consensus.Config `toml:"consensus"`
 }
 
 // ServerConfig is the [server] section: where the node keeps its state and
@@ -41,6 +47,10 @@ type ServerConfig struct {
 	DataDir string `toml:"data_dir"`
 	// GRPCAddr is the gRPC listener's address.
 	GRPCAddr string `toml:"grpc_addr"`
+	// GRPCAdvertiseAddr is the gRPC address other nodes, and the clients
+	// a follower redirects to this node, dial; default GRPCAddr as bound.
+	// Set it when GRPCAddr is a wildcard (0.0.0.0:50051).
+	GRPCAdvertiseAddr string `toml:"grpc_advertise_addr"`
 	// HTTPAddr serves /metrics, /healthz and presigned storage URLs.
 	HTTPAddr string `toml:"http_addr"`
 	// PublicHTTPURL is the HTTP listener's address as clients reach it
@@ -53,8 +63,20 @@ type ServerConfig struct {
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
 	// ClientCA verifies client certificates: callers presenting one it
-	// signed are operators. Empty means the development CA.
+	// signed are operators (or nodes, by their node certificates). Empty
+	// means the development CA.
 	ClientCA string `toml:"client_ca"`
+	// PKIDir holds the development PKI the node creates when certificates
+	// are not configured; default DataDir/tls. Nodes of a cluster on one
+	// machine point it at the first node's, so that one CA signs them all.
+	PKIDir string `toml:"pki_dir"`
+	// NodeCert and NodeKey are the node's certificate for the cluster
+	// (PEM): it carries spiffe://<trust domain>/node/<consensus.node_id>
+	// and serves both ends of mutual TLS (the raft transport, joining
+	// through a member). Empty means one the development PKI issues;
+	// required with your own ClientCA, which must have signed it.
+	NodeCert string `toml:"node_cert"`
+	NodeKey  string `toml:"node_key"`
 	// Plaintext serves without TLS. It is refused unless GRPCAddr is a
 	// loopback address: it exists for local experiments only.
 	Plaintext bool `toml:"plaintext"`
@@ -111,6 +133,7 @@ const (
 func (c Config) withDefaults() (Config, error) {
 	s := &c.Server
 	setDefault(&s.DataDir, DefaultDataDir)
+	setDefault(&s.PKIDir, filepath.Join(s.DataDir, "tls"))
 	setDefault(&s.GRPCAddr, DefaultGRPCAddr)
 	setDefault(&s.HTTPAddr, DefaultHTTPAddr)
 	setDefault(&s.MaxRecvMsgBytes, DefaultMaxRecvMsgBytes)
@@ -126,6 +149,12 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case (s.TLSCert == "") != (s.TLSKey == ""):
 		return c, errors.New("config: server.tls_cert and server.tls_key go together")
+	case (s.NodeCert == "") != (s.NodeKey == ""):
+		return c, errors.New("config: server.node_cert and server.node_key go together")
+	case s.ClientCA != "" && s.NodeCert == "" && !s.Plaintext:
+		return c, errors.New("config: server.client_ca is set: give the node its certificate from that CA too (server.node_cert, node_key)")
+	case s.NodeCert != "" && s.ClientCA == "":
+		return c, errors.New("config: server.node_cert needs server.client_ca, the CA that signed it and every other node's")
 	case s.MaxRecvMsgBytes < 4<<10:
 		return c, fmt.Errorf("config: server.max_recv_msg_bytes %d is under 4 KiB", s.MaxRecvMsgBytes)
 	case a.CacheTTLSeconds < 0 || a.CacheMaxEntries < 0:
@@ -285,6 +314,24 @@ func setField(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetInt(n)
+	case f.CanUint():
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		if f.OverflowUint(n) {
+			return fmt.Errorf("%d is out of range", n)
+		}
+		f.SetUint(n)
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		// A list is comma-separated: CRETO_CONSENSUS_JOIN=a:1,b:2.
+		var list []string
+		for item := range strings.SplitSeq(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				list = append(list, item)
+			}
+		}
+		f.Set(reflect.ValueOf(list))
 	case f.CanFloat():
 		x, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -306,6 +353,7 @@ func (c Config) Effective() ([]byte, error) {
 	}
 	full.NHI = nhiDefaults(full.NHI)
 	full.Memory = memoryDefaults(full.Memory)
+	fillZero(reflect.ValueOf(&full.Consensus).Elem(), reflect.ValueOf(consensus.DefaultConfig()))
 	fillZero(reflect.ValueOf(&full.Vault.Config).Elem(), reflect.ValueOf(vault.DefaultConfig()))
 	fillZero(reflect.ValueOf(&full.Audit.Config).Elem(), reflect.ValueOf(audit.DefaultConfig()))
 	fillZero(reflect.ValueOf(&full.Audit.Logger).Elem(), reflect.ValueOf(audit.DefaultLoggerConfig()))

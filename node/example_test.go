@@ -19,6 +19,7 @@ import (
 	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
 	"github.com/creto-systems/creto/internal/pki"
 	"github.com/creto-systems/creto/node"
+	"github.com/creto-systems/creto/services/consensus"
 )
 
 // A platform registers two agents over gRPC; one remembers its reasoning
@@ -28,7 +29,8 @@ func Example_identityAndMemory() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "creto-node")
 	defer os.RemoveAll(dir)
-	n, err := node.Open(ctx, node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}},
+	n, err := node.Open(ctx, node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		Consensus: consensus.Config{BindAddress: "127.0.0.1:0"}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		log.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	vaultv1 "github.com/creto-systems/creto/api/creto/vault/v1"
 	"github.com/creto-systems/creto/internal/pki"
 	"github.com/creto-systems/creto/node"
+	"github.com/creto-systems/creto/services/consensus"
 )
 
 // A runtime fetches a delegated secret for a sandbox over gRPC: the
@@ -29,7 +30,8 @@ func Example_delegatedSecretForASandbox() {
 	defer os.RemoveAll(dir)
 	// The vault unseals itself with a key file the node creates
 	// ([vault] unseal = "auto", the default).
-	n, err := node.Open(ctx, node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}},
+	n, err := node.Open(ctx, node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		Consensus: consensus.Config{BindAddress: "127.0.0.1:0"}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		log.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/creto-systems/creto/internal/pki"
+	"github.com/creto-systems/creto/services/consensus"
 )
 
 // testNode is a node serving on loopback ports chosen by the kernel, with
@@ -23,6 +24,7 @@ type testNode struct {
 	*Node
 	t   testing.TB
 	dir string
+	pki string // the development PKI it uses
 }
 
 // startNode opens and starts a node on dir (a fresh one when empty),
@@ -40,7 +42,8 @@ func startNodeLogging(t testing.TB, dir string, mutate func(*Config), log *slog.
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg := Config{Server: ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second}}
+	cfg := Config{Server: ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
+		Consensus: testConsensus()}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -57,9 +60,22 @@ func startNodeLogging(t testing.TB, dir string, mutate func(*Config), log *slog.
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	tn := &testNode{Node: n, t: t, dir: dir}
+	tn := &testNode{Node: n, t: t, dir: dir, pki: n.cfg.Server.PKIDir}
 	t.Cleanup(func() { tn.stop() })
 	return tn
+}
+
+// testConsensus is a [consensus] section for tests: raft on a port the
+// kernel picks, and timeouts short enough that a one-node cluster elects
+// itself at once.
+func testConsensus() consensus.Config {
+	return consensus.Config{
+		BindAddress:        "127.0.0.1:0",
+		HeartbeatTimeout:   50 * time.Millisecond,
+		ElectionTimeout:    50 * time.Millisecond,
+		LeaderLeaseTimeout: 25 * time.Millisecond,
+		LogSegmentBytes:    1 << 20,
+	}
 }
 
 // stop shuts the node down; calling it twice is harmless.
@@ -74,7 +90,7 @@ func (tn *testNode) stop() {
 	tn.Node = nil
 }
 
-func (tn *testNode) tlsDir() string { return filepath.Join(tn.dir, "tls") }
+func (tn *testNode) tlsDir() string { return tn.pki }
 
 // clientTLS trusts the node's development CA and presents the named
 // client certificate from dir (none when name is empty).

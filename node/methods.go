@@ -7,6 +7,7 @@ import (
 
 	auditv1 "github.com/creto-systems/creto/api/creto/audit/v1"
 	authzv1 "github.com/creto-systems/creto/api/creto/authz/v1"
+	consensusv1 "github.com/creto-systems/creto/api/creto/consensus/v1"
 	memoryv1 "github.com/creto-systems/creto/api/creto/memory/v1"
 	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
 	storagev1 "github.com/creto-systems/creto/api/creto/storage/v1"
@@ -31,7 +32,9 @@ import (
 // and reads its own records; operators, its auditors, everything), and
 // proofs, verification, checkpoints and keys are public. Storage is all
 // data: the service checks ownership and NHI delegations ("storage:read" …)
-// on every call, presigned URLs included.
+// on every call, presigned URLs included. Consensus's ConsensusService
+// (timestamps, ordering, status, reading events) is data; its
+// ConsensusAdminService, membership, is admin.
 var dataPlane = map[string]bool{
 	authzv1.AuthorizationService_Check_FullMethodName:      true,
 	authzv1.AuthorizationService_CheckBatch_FullMethodName: true,
@@ -91,6 +94,10 @@ var dataPlane = map[string]bool{
 	storagev1.StorageService_GetMetadata_FullMethodName:          true,
 	storagev1.StorageService_UpdateMetadata_FullMethodName:       true,
 	storagev1.StorageService_GeneratePresignedUrl_FullMethodName: true,
+	consensusv1.ConsensusService_GetTimestamp_FullMethodName:     true,
+	consensusv1.ConsensusService_OrderEvents_FullMethodName:      true,
+	consensusv1.ConsensusService_GetClusterStatus_FullMethodName: true,
+	consensusv1.ConsensusService_ReadEvents_FullMethodName:       true,
 }
 
 func authzServiceDesc() grpc.ServiceDesc  { return authzv1.AuthorizationService_ServiceDesc }
@@ -100,7 +107,11 @@ func vaultServiceDesc() grpc.ServiceDesc  { return vaultv1.VaultService_ServiceD
 func vaultAdminServiceDesc() grpc.ServiceDesc {
 	return vaultv1.VaultAdminService_ServiceDesc
 }
-func storageServiceDesc() grpc.ServiceDesc { return storagev1.StorageService_ServiceDesc }
+func storageServiceDesc() grpc.ServiceDesc   { return storagev1.StorageService_ServiceDesc }
+func consensusServiceDesc() grpc.ServiceDesc { return consensusv1.ConsensusService_ServiceDesc }
+func consensusAdminServiceDesc() grpc.ServiceDesc {
+	return consensusv1.ConsensusAdminService_ServiceDesc
+}
 
 // methodClasses classifies every method of the served services, and the
 // reflection services' (which any authenticated caller may use).

@@ -55,6 +55,8 @@ type Node struct {
 	engine *engine.Engine
 	authz  *authz.Service
 	access *access
+	// cluster is the node's consensus membership (cluster.go).
+	cluster *cluster
 
 	audit       *audit.Service
 	auditLogger *audit.Logger
@@ -99,6 +101,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (_ *Node, err error
 		return nil, err
 	}
 	if err := n.buildServers(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.openCluster(ctx); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -170,7 +175,7 @@ func (n *Node) openServices(ctx context.Context) error {
 		engine.WithExtensionCacheDir(filepath.Join(dir, "wasm-cache")),
 		engine.WithHostModules(hosts.State{Store: n.state}, hosts.Clock{}, hosts.NHI{Agents: n.nhi},
 			hosts.Vault{Secrets: n.vault}, hosts.VaultReveal{Secrets: n.vault}, hosts.Audit{Events: n.auditLogger},
-			hosts.Storage{Objects: extensionObjects{Service: n.storage, nhi: n.nhi}}),
+			hosts.Storage{Objects: extensionObjects{Service: n.storage, nhi: n.nhi}}, hosts.Consensus{Timestamps: hostTimestamps{n}}),
 		engine.WithObserver(n.decisionObserver()),
 	)
 	n.closers = append(n.closers, n.engine.Close)
@@ -227,13 +232,13 @@ var errStop = errors.New("stop")
 // services lists the gRPC services a node serves, for health and metrics.
 func (n *Node) services() []grpc.ServiceDesc {
 	return []grpc.ServiceDesc{authzServiceDesc(), nhiServiceDesc(), memoryServiceDesc(), vaultServiceDesc(), vaultAdminServiceDesc(),
-		auditServiceDesc(), storageServiceDesc()}
+		auditServiceDesc(), storageServiceDesc(), consensusServiceDesc(), consensusAdminServiceDesc()}
 }
 
 func (n *Node) buildServers(ctx context.Context) error {
 	cfg := n.cfg.Server
 	if cfg.Plaintext {
-		if err := requireLoopback(cfg.GRPCAddr); err != nil {
+		if err := requireLoopback("server.grpc_addr", cfg.GRPCAddr); err != nil {
 			return err
 		}
 	} else {
@@ -338,8 +343,8 @@ func (n *Node) serverTLS() (*tls.Config, error) {
 	cfg := n.cfg.Server
 	certFile, keyFile, caFile := cfg.TLSCert, cfg.TLSKey, cfg.ClientCA
 	if certFile == "" || caFile == "" {
-		dir := filepath.Join(cfg.DataDir, "tls")
-		dev, created, err := pki.EnsureDev(dir, []string{"localhost", "127.0.0.1", "::1"})
+		dir := cfg.PKIDir
+		dev, created, err := pki.EnsureDev(dir, loopbackHosts)
 		if err != nil {
 			return nil, err
 		}
@@ -380,16 +385,16 @@ func (n *Node) serverTLS() (*tls.Config, error) {
 	}, nil
 }
 
-func requireLoopback(addr string) error {
+func requireLoopback(key, addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("config: server.grpc_addr %q: %w", addr, err)
+		return fmt.Errorf("config: %s %q: %w", key, addr, err)
 	}
 	if host == "localhost" {
 		return nil
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("config: plaintext serving is allowed on a loopback address only, not %q", addr)
+		return fmt.Errorf("config: plaintext serving is allowed on a loopback address only, not %s %q", key, addr)
 	}
 	return nil
 }
@@ -405,6 +410,7 @@ func (n *Node) Start() error {
 		return fmt.Errorf("node: HTTP listener: %w", err)
 	}
 	go func() { n.serveErr <- n.grpc.Serve(n.grpcLis) }()
+	n.startCluster()
 	go func() {
 		var err error
 		if n.tls != nil {

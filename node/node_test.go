@@ -291,7 +291,7 @@ func testGuest(t *testing.T, name, manifest string) []byte {
 }
 
 // guestModule reads a committed test guest and writes manifest into it.
-func guestModule(t *testing.T, path, manifest string) []byte {
+func guestModule(t testing.TB, path, manifest string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -121,18 +121,18 @@ the configuration — in a scratch engine, and reports the first problem.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&grants, "grant", nil, "capabilities to grant (state, time, nhi, prefilter, vault, vault-reveal, audit, storage); repeat or comma-separate")
+	cmd.Flags().StringSliceVar(&grants, "grant", nil, "capabilities to grant (state, time, nhi, prefilter, vault, vault-reveal, audit, storage, consensus); repeat or comma-separate")
 	cmd.Flags().StringVar(&configFile, "config", "", "configuration file handed to creto_init")
 	return cmd
 }
 
 // scratchHosts are host modules for validation: real functions over
-// throwaway state. The NHI, vault, audit and storage modules have no service
+// throwaway state. The NHI, vault, audit, storage and consensus modules have no service
 // behind them, so a guest's calls answer "unavailable" — enough to check
 // its imports link.
 func scratchHosts() []engine.HostModule {
 	return []engine.HostModule{hosts.State{Store: hosts.NewMemoryState()}, hosts.Clock{}, hosts.NHI{}, hosts.Vault{}, hosts.VaultReveal{},
-		hosts.Audit{}, hosts.Storage{}}
+		hosts.Audit{}, hosts.Storage{}, hosts.Consensus{}}
 }
 
 func newExtAnnotateCmd() *cobra.Command {

@@ -31,6 +31,9 @@ func addServeFlags(fs *pflag.FlagSet) *serveFlags {
 		"schema":          func(c *node.Config) *string { return &c.Authz.Schema },
 		"log-level":       func(c *node.Config) *string { return &c.Log.Level },
 		"log-format":      func(c *node.Config) *string { return &c.Log.Format },
+		"pki-dir":         func(c *node.Config) *string { return &c.Server.PKIDir },
+		"node-id":         func(c *node.Config) *string { return &c.Consensus.NodeID },
+		"raft-addr":       func(c *node.Config) *string { return &c.Consensus.BindAddress },
 	}
 	usage := map[string]string{
 		"data-dir":        "data directory (server.data_dir, default " + node.DefaultDataDir + ")",
@@ -41,12 +44,16 @@ func addServeFlags(fs *pflag.FlagSet) *serveFlags {
 		"schema":          "Cedar schema file (authz.schema)",
 		"log-level":       "debug, info, warn or error (log.level)",
 		"log-format":      "text or json (log.format)",
+		"pki-dir":         "development PKI directory, shareable by the nodes of one machine (server.pki_dir, default <data-dir>/tls)",
+		"node-id":         "this node's id in the cluster, for life (consensus.node_id, default the host name)",
+		"raft-addr":       "raft listen address, mutual TLS between nodes (consensus.bind_address, default 127.0.0.1:7400)",
 	}
 	vals := map[string]*string{}
 	for name := range str {
 		vals[name] = fs.String(name, "", usage[name])
 	}
 	plaintext := fs.Bool("plaintext", false, "serve without TLS, on a loopback address only (server.plaintext)")
+	join := fs.StringSlice("join", nil, "gRPC address of a cluster member to join through; repeat or comma-separate (consensus.join)")
 	sf.set = func(c *node.Config) {
 		for name, field := range str {
 			if fs.Changed(name) {
@@ -55,6 +62,9 @@ func addServeFlags(fs *pflag.FlagSet) *serveFlags {
 		}
 		if fs.Changed("plaintext") {
 			c.Server.Plaintext = *plaintext
+		}
+		if fs.Changed("join") {
+			c.Consensus.Join = *join
 		}
 	}
 	return sf

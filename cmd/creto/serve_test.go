@@ -52,17 +52,29 @@ type server struct {
 	cmd              *exec.Cmd
 	grpc, http, data string
 	exited           chan error
+	// args and env (beyond the test binary's) are its command line, kept
+	// to start it again.
+	args, env []string
 }
 
 // startServer runs `creto serve` in a child process with the example
 // policies and entities, and waits until it serves.
 func startServer(t *testing.T, extra ...string) *server {
 	t.Helper()
-	s := &server{grpc: freeAddr(t), http: freeAddr(t), data: t.TempDir(), exited: make(chan error, 1)}
-	args := append([]string{"serve", "--data-dir", s.data, "--grpc-addr", s.grpc, "--http-addr", s.http,
+	s := &server{grpc: freeAddr(t), http: freeAddr(t), data: t.TempDir()}
+	s.args = append([]string{"serve", "--data-dir", s.data, "--grpc-addr", s.grpc, "--http-addr", s.http, "--raft-addr", freeAddr(t),
 		"--import-policies", examplePolicies, "--entities", exampleEntities}, extra...)
-	s.cmd = exec.Command(os.Args[0], args...)
-	s.cmd.Env = append(os.Environ(), "CRETO_TEST_MAIN=1")
+	s.start(t)
+	return s
+}
+
+// start runs the server's command line in a child process and waits until
+// it serves; it may run again once the last process has exited.
+func (s *server) start(t *testing.T) {
+	t.Helper()
+	s.exited = make(chan error, 1)
+	s.cmd = exec.Command(os.Args[0], s.args...)
+	s.cmd.Env = append(append(os.Environ(), "CRETO_TEST_MAIN=1"), s.env...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -81,21 +93,21 @@ func startServer(t *testing.T, extra ...string) *server {
 			}
 		}
 	}()
-	go func() { s.exited <- s.cmd.Wait() }()
+	cmd, exited := s.cmd, s.exited
+	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
-			s.cmd.Process.Kill()
-			<-s.exited
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
 		}
 	})
 	select {
 	case <-ready:
-	case err := <-s.exited:
+	case err := <-exited:
 		t.Fatalf("creto serve exited: %v\n%s", err, logged.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("creto serve did not start\n%s", logged.String())
 	}
-	return s
 }
 
 func (s *server) tls(name string) string { return filepath.Join(s.data, "tls", name) }

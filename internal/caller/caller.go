@@ -21,16 +21,23 @@ const (
 	Operator Kind = iota + 1
 	// Agent is an agent identified by an NHI token.
 	Agent
+	// Node is another node of the cluster, identified by a node
+	// certificate (spiffe://…/node/<id>) the node's CA signed. Nodes call
+	// each other to join the cluster and to reach its leader; they act
+	// only as themselves.
+	Node
 )
 
 // String returns the Cedar entity type the node's meta-policies see the
-// caller as: "Operator" or "Agent".
+// caller as: "Operator", "Agent" or "Node".
 func (k Kind) String() string {
 	switch k {
 	case Operator:
 		return "Operator"
 	case Agent:
 		return "Agent"
+	case Node:
+		return "Node"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -39,7 +46,8 @@ func (k Kind) String() string {
 type Identity struct {
 	Kind Kind
 	// ID is the certificate's identity (its URI SAN's last path element or
-	// its common name) for an operator, the agent id for an agent.
+	// its common name) for an operator, the agent id for an agent, the
+	// node id for a node.
 	ID string
 }
 
@@ -64,7 +72,7 @@ func From(ctx context.Context) (id Identity, ok bool) {
 }
 
 // ErrNotAllowed is returned by Acting when an agent names another agent
-// as the identity it acts as.
+// as the identity it acts as, or a node names any agent.
 var ErrNotAllowed = errors.New("an agent may act only as itself")
 
 // Acting returns the agent id a service should treat as the caller of a
@@ -81,6 +89,8 @@ func Acting(ctx context.Context, agent string) (string, error) {
 		return who.ID, nil
 	case who.Kind == Agent:
 		return "", fmt.Errorf("%w: %s named %q", ErrNotAllowed, who, agent)
+	case who.Kind != Operator:
+		return "", fmt.Errorf("%w: %s acts for no agent", ErrNotAllowed, who)
 	case agent == "":
 		return "", ErrNoAgent
 	}

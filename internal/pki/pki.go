@@ -145,18 +145,7 @@ func (d *Dev) Issue(outDir, name string, hosts []string, server bool) error {
 	if name == "" || strings.ContainsAny(name, `/\`) || name == "ca" {
 		return fmt.Errorf("pki: invalid certificate name %q", name)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return fmt.Errorf("pki: %w", err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: name, Organization: []string{"Creto"}},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(leafValidity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
+	tmpl := leafTemplate(name)
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		for _, h := range hosts {
@@ -169,6 +158,28 @@ func (d *Dev) Issue(outDir, name string, hosts []string, server bool) error {
 	} else {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 		tmpl.URIs = []*url.URL{OperatorURI(name)}
+	}
+	return d.sign(outDir, name, tmpl)
+}
+
+// leafTemplate is the part every certificate the CA issues shares.
+func leafTemplate(commonName string) *x509.Certificate {
+	now := time.Now()
+	return &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: commonName, Organization: []string{"Creto"}},
+		NotBefore:    now.Add(-time.Minute),
+		NotAfter:     now.Add(leafValidity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+}
+
+// sign issues tmpl for a fresh key and writes name.crt and name.key into
+// outDir.
+func (d *Dev) sign(outDir, name string, tmpl *x509.Certificate) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("pki: %w", err)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, d.cert, &key.PublicKey, d.key)
 	if err != nil {

@@ -29,5 +29,11 @@
 // Without a quorum, writes pause: they fail at once with ErrNoQuorum
 // (seed §13, split brain). Membership follows the add-as-nonvoter, catch
 // up, promote pattern (Join), and leadership can be handed over
-// (TransferLeadership). docs/consensus.md is the user guide.
+// (TransferLeadership). Members publish their client (API) addresses
+// through the log, so a follower names the leader's in NotLeaderError.
+//
+// Server and AdminServer are the gRPC face (creto.consensus.v1): a
+// follower's NotLeaderError becomes FAILED_PRECONDITION with the leader's
+// address in the details, which NotLeaderFromStatus reads back.
+// docs/consensus.md is the user guide, docs/api.md the wire reference.
 package consensus

@@ -59,12 +59,21 @@ var (
 // NotLeaderError is returned for a write or a timestamp asked of a follower
 // that knows the leader. It matches ErrNotLeader.
 type NotLeaderError struct {
-	// LeaderID and LeaderAddress name the current leader.
+	// LeaderID and LeaderAddress name the current leader; LeaderAddress
+	// is its raft address.
 	LeaderID, LeaderAddress string
+	// LeaderClientAddress is where clients reach the leader's API (its
+	// gRPC address in creto serve), as the leader published it
+	// (SetClientAddress); empty while it is not known yet.
+	LeaderClientAddress string
 }
 
 func (e *NotLeaderError) Error() string {
-	return fmt.Sprintf("consensus: not the leader; the leader is %s at %s", quote(e.LeaderID), quote(e.LeaderAddress))
+	msg := fmt.Sprintf("consensus: not the leader; the leader is %s at %s", quote(e.LeaderID), quote(e.LeaderAddress))
+	if e.LeaderClientAddress != "" {
+		msg += fmt.Sprintf(", its API at %s", quote(e.LeaderClientAddress))
+	}
+	return msg
 }
 
 // Is makes the error match ErrNotLeader.

@@ -199,6 +199,8 @@ type cluster struct {
 	t     testing.TB
 	nodes []*testNode
 	net   *network
+	// setup, if set, runs on each node add starts, before it joins.
+	setup func(*testNode)
 }
 
 // newCluster starts size nodes: n1 bootstraps, the others join through
@@ -227,6 +229,9 @@ func (c *cluster) add(id string, configure func(*Config)) *testNode {
 	}
 	tn.start()
 	c.t.Cleanup(tn.kill)
+	if c.setup != nil {
+		c.setup(tn)
+	}
 	c.nodes = append(c.nodes, tn)
 	if first {
 		c.waitLeader()

@@ -47,11 +47,14 @@ const (
 
 // Member is one server in the cluster's configuration.
 type Member struct {
-	ID       string
-	Address  string
-	Suffrage Suffrage
-	Health   Health
-	Leader   bool
+	ID string
+	// Address is the member's raft address; ClientAddress where clients
+	// reach its API, once published (SetClientAddress).
+	Address       string
+	ClientAddress string
+	Suffrage      Suffrage
+	Health        Health
+	Leader        bool
 }
 
 // ClusterStatus is the seed's GetClusterStatus answer, as this node sees
@@ -61,10 +64,11 @@ type ClusterStatus struct {
 	NodeID  string
 	Address string
 	Role    Role
-	// LeaderID and LeaderAddress name the leader this node knows of, if
-	// any.
-	LeaderID      string
-	LeaderAddress string
+	// LeaderID, LeaderAddress (raft) and LeaderClientAddress (its API)
+	// name the leader this node knows of, if any.
+	LeaderID            string
+	LeaderAddress       string
+	LeaderClientAddress string
 	// Term is the current raft term; CommitIndex and LastLogIndex are this
 	// node's log positions. AppliedIndex is the last entry whose effect is
 	// durable in the store (what ReadEvents and Get see); raft's own
@@ -83,6 +87,12 @@ type ClusterStatus struct {
 	// ServingTimestamps reports whether this node serves consensus
 	// timestamps now (Writable, and the high-water mark is loaded).
 	ServingTimestamps bool
+	// LastTimestamp is the Logical value of the last timestamp this
+	// node's oracle issued (0 if it never led since it started);
+	// HighWaterMark the committed mark, in Unix milliseconds, under which
+	// it serves (0 while it does not).
+	LastTimestamp uint64
+	HighWaterMark uint64
 }
 
 // GetClusterStatus reports the cluster as this node sees it. It answers
@@ -135,9 +145,11 @@ func (n *Node) status() (ClusterStatus, error) {
 		CommitIndex:   n.raft.CommitIndex(),
 		AppliedIndex:  n.fsm.applied.Load(),
 		LastLogIndex:  n.raft.LastIndex(),
+		LastTimestamp: n.tso.last.Load(),
+		HighWaterMark: n.tso.limit.Load(),
 	}
 	st.Writable = n.writable() == nil
-	st.ServingTimestamps = st.Writable && n.tso.limit.Load() != 0
+	st.ServingTimestamps = st.Writable && st.HighWaterMark != 0
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return ClusterStatus{}, n.raftError(err)
@@ -145,6 +157,13 @@ func (n *Node) status() (ClusterStatus, error) {
 	for _, s := range cf.Configuration().Servers {
 		m := Member{ID: string(s.ID), Address: string(s.Address), Suffrage: suffrageOf(s.Suffrage), Leader: s.ID == leaderID}
 		m.Health = n.memberHealth(s.ID, st.Role, leaderID)
+		var err error
+		if m.ClientAddress, err = n.memberClientAddress(context.Background(), m.ID); err != nil {
+			return ClusterStatus{}, err
+		}
+		if m.Leader {
+			st.LeaderClientAddress = m.ClientAddress
+		}
 		st.Members = append(st.Members, m)
 	}
 	slices.SortFunc(st.Members, func(a, b Member) int { return cmp.Compare(a.ID, b.ID) })
@@ -258,8 +277,12 @@ func (h *peerHealth) observe(r *raft.Raft, stop <-chan struct{}, wg *sync.WaitGr
 
 // AddServerRequest asks the leader to add a server.
 type AddServerRequest struct {
-	// ID and Address name the server; Address is what it advertises.
+	// ID and Address name the server; Address is the raft address it
+	// advertises.
 	ID, Address string
+	// ClientAddress, if set, is where clients reach the server's API; the
+	// leader records it for redirects (SetClientAddress).
+	ClientAddress string
 	// Voter adds the server as a voter. Join first adds a server as a
 	// nonvoter, lets it catch up, then asks again with Voter to promote
 	// it, so the cluster's quorum never waits on a server still copying
@@ -306,6 +329,11 @@ func (n *Node) AddServer(ctx context.Context, caller string, req AddServerReques
 	if host, port, err := net.SplitHostPort(req.Address); err != nil || host == "" || port == "0" {
 		return AddServerResponse{}, invalid(nil, "server address %s must be a dialable host:port", quote(req.Address))
 	}
+	if req.ClientAddress != "" {
+		if err := checkClientAddress(req.ClientAddress); err != nil {
+			return AddServerResponse{}, err
+		}
+	}
 	if err := n.writable(); err != nil {
 		return AddServerResponse{}, err
 	}
@@ -320,6 +348,11 @@ func (n *Node) AddServer(ctx context.Context, caller string, req AddServerReques
 		return AddServerResponse{}, n.raftError(err)
 	}
 	n.log.Info("consensus: server added", "server", req.ID, "address", req.Address, "voter", req.Voter, "by", caller)
+	if req.ClientAddress != "" {
+		if err := n.recordClientAddress(ctx, caller, req.ID, req.ClientAddress); err != nil {
+			return AddServerResponse{}, fmt.Errorf("consensus: server %s added, but its client address was not recorded: %w", quote(req.ID), err)
+		}
+	}
 	return AddServerResponse{Index: f.Index()}, nil
 }
 
@@ -344,6 +377,13 @@ func (n *Node) RemoveServer(ctx context.Context, caller string, req RemoveServer
 		return n.raftError(err)
 	}
 	n.log.Info("consensus: server removed", "server", req.ID, "by", caller)
+	if req.ID != n.id {
+		// Forgetting the client address is housekeeping: the record of a
+		// server that is not a member is never read.
+		if err := n.recordClientAddress(ctx, caller, req.ID, ""); err != nil {
+			n.log.Warn("consensus: forgetting a removed server's client address", "server", req.ID, "error", err)
+		}
+	}
 	return nil
 }
 
@@ -402,7 +442,7 @@ func (n *Node) Join(ctx context.Context, caller string, leader Admin) error {
 	if err := n.usable(); err != nil {
 		return err
 	}
-	req := AddServerRequest{ID: n.id, Address: n.addr}
+	req := AddServerRequest{ID: n.id, Address: n.addr, ClientAddress: n.clientAddress()}
 	res, err := leader.AddServer(ctx, caller, req)
 	if err != nil {
 		return fmt.Errorf("consensus: join as nonvoter: %w", err)

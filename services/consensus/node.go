@@ -50,6 +50,8 @@ type Node struct {
 	health   peerHealth
 	observer *raft.Observer
 
+	clientAddr atomic.Pointer[string] // SetClientAddress
+
 	closed atomic.Bool
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -147,6 +149,7 @@ func open(ctx context.Context, dir string, store kv.Store, cfg Config, now func(
 	}
 	handlers[tsoType] = tsoHandler{}
 	handlers[eventsType] = eventsHandler{hlc: n.hlc}
+	handlers[membersType] = membersHandler{}
 	if n.fsm, err = newFSM(ctx, store, handlers, cfg.IdempotencyWindow, n.log); err != nil {
 		return nil, err
 	}
@@ -393,7 +396,8 @@ func (n *Node) notLeader() error {
 	if string(id) == n.id {
 		return unavailable("this node is stepping up or down as leader")
 	}
-	return &NotLeaderError{LeaderID: string(id), LeaderAddress: string(addr)}
+	client, _ := n.memberClientAddress(context.Background(), string(id))
+	return &NotLeaderError{LeaderID: string(id), LeaderAddress: string(addr), LeaderClientAddress: client}
 }
 
 // apply proposes an encoded envelope and waits for the state machine.

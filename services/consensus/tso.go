@@ -190,6 +190,8 @@ func (n *Node) lead(ctx context.Context) {
 		}
 	}
 
+	var published string // this node's client address, as last recorded
+	n.publishClientAddress(ctx, &published)
 	tick := time.NewTicker(n.cfg.TSOUpdateInterval)
 	defer tick.Stop()
 	for {
@@ -204,6 +206,7 @@ func (n *Node) lead(ctx context.Context) {
 		if err := n.advanceTSO(ctx, window, urgent); err != nil {
 			n.log.Warn("consensus: raising the timestamp high-water mark", "error", err)
 		}
+		n.publishClientAddress(ctx, &published)
 	}
 }
 
@@ -354,12 +357,9 @@ func (r TimestampResult) At(i uint32) Timestamp {
 // increasing across all callers and leader changes. Only the leader
 // serves them, from memory (no raft round trip per call).
 func (n *Node) GetTimestamp(ctx context.Context, caller string, req GetTimestampRequest) (TimestampResult, error) {
-	if err := n.authorize(ctx, caller, OpTimestamp, ""); err != nil {
+	count, err := n.timestampCount(ctx, caller, req)
+	if err != nil {
 		return TimestampResult{}, err
-	}
-	count := max(req.Count, 1)
-	if count > n.cfg.MaxTimestampBatch {
-		return TimestampResult{}, invalid(ErrTooLarge, "%d timestamps in one call (limit %d)", count, n.cfg.MaxTimestampBatch)
 	}
 	first, err := n.reserve(ctx, count, nil)
 	if err == nil {
@@ -368,13 +368,48 @@ func (n *Node) GetTimestamp(ctx context.Context, caller string, req GetTimestamp
 	if !req.AllowLocal || !errors.Is(err, ErrUnavailable) {
 		return TimestampResult{}, err
 	}
+	return n.local(count, err), nil
+}
+
+// LocalTimestamp returns Count timestamps from this node's local clock,
+// flagged Consensus false with a Warning naming cause: for a caller that
+// could not get consensus timestamps even from the leader (seed §8.4:
+// "retry once, then local timestamp") — on a follower, GetTimestamp with
+// AllowLocal answers ErrNotLeader rather than fall back. They are above
+// every timestamp this node issued, applied or Observed.
+func (n *Node) LocalTimestamp(ctx context.Context, caller string, req GetTimestampRequest, cause error) (TimestampResult, error) {
+	count, err := n.timestampCount(ctx, caller, req)
+	if err != nil {
+		return TimestampResult{}, err
+	}
+	return n.local(count, cause), nil
+}
+
+// timestampCount authorizes a timestamp request and returns its count.
+func (n *Node) timestampCount(ctx context.Context, caller string, req GetTimestampRequest) (uint32, error) {
+	if err := n.authorize(ctx, caller, OpTimestamp, ""); err != nil {
+		return 0, err
+	}
+	count := max(req.Count, 1)
+	if count > n.cfg.MaxTimestampBatch {
+		return 0, invalid(ErrTooLarge, "%d timestamps in one call (limit %d)", count, n.cfg.MaxTimestampBatch)
+	}
+	return count, nil
+}
+
+// Observe records a consensus timestamp this node's caller got from the
+// leader, so that later local timestamps of this node are above it.
+func (n *Node) Observe(t Timestamp) { n.hlc.Observe(t) }
+
+// local takes count timestamps from the node's hybrid logical clock.
+func (n *Node) local(count uint32, cause error) TimestampResult {
 	// Local timestamps stay above what this node served as leader.
 	n.hlc.Observe(makeTimestamp(n.tso.last.Load(), n.id))
 	return TimestampResult{
 		Timestamp: makeTimestamp(n.hlc.next(uint64(count)), n.id),
 		Count:     count,
-		Warning:   fmt.Sprintf("consensus unavailable, local timestamp ordered on this node only: %v", err),
-	}, nil
+		Warning:   fmt.Sprintf("consensus unavailable, local timestamp ordered on this node only: %v", cause),
+	}
 }
 
 // reserve reserves count consecutive timestamps on the leader. While the
