@@ -126,13 +126,24 @@ func (d *Decoder) Take(n int) []byte {
 		return nil
 	}
 	if n < 0 || n > len(d.b) {
-		d.err = fmt.Errorf("%w: need %d bytes, have %d", errTruncated, n, len(d.b))
+		d.err = truncatedError{need: n, have: len(d.b)}
 		return nil
 	}
 	v := d.b[:n:n]
 	d.b = d.b[n:]
 	return v
 }
+
+// truncatedError is a read past the end of the input. It is a plain value
+// rather than a fmt.Errorf so that Take, which every read goes through,
+// stays small enough to inline.
+type truncatedError struct{ need, have int }
+
+func (e truncatedError) Error() string {
+	return fmt.Sprintf("%v: need %d bytes, have %d", errTruncated, e.need, e.have)
+}
+
+func (e truncatedError) Unwrap() error { return errTruncated }
 
 // U8 reads one byte.
 func (d *Decoder) U8() uint8 {
