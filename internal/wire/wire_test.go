@@ -311,3 +311,21 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEncode(b *testing.B) {
+	r := sample()
+	b.ReportAllocs()
+	for b.Loop() {
+		r.encode()
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	enc := sample().encode()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeRecord(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
