@@ -437,6 +437,7 @@ func (s *Service) RevokeDelegation(ctx context.Context, id DelegationID) error {
 		return opError(op, id.String(), err)
 	}
 	var b kv.Batch
+	revoked := 0 // links this call revoked; b also holds grant-index deletions
 	// seen guards against a corrupt child index that loops back up.
 	seen := map[DelegationID]bool{id: true}
 	for todo := []DelegationID{id}; len(todo) > 0; {
@@ -449,6 +450,7 @@ func (s *Service) RevokeDelegation(ctx context.Context, id DelegationID) error {
 		if len(rec) > 0 && rec[0] == stateActive {
 			rec[0] = stateRevoked
 			b.Set(delegationKey(cur), rec)
+			revoked++
 		}
 		unindexGrant(&b, cur, rec)
 		prefix := childPrefix(cur)
@@ -471,8 +473,8 @@ func (s *Service) RevokeDelegation(ctx context.Context, id DelegationID) error {
 		return opError(op, id.String(), err)
 	}
 	s.ents.bump()
-	if b.Len() > 0 {
-		s.emit(ctx, Event{Kind: EventDelegationRevoked, AgentID: link.d.delegator, DelegateeID: link.d.delegatee, DelegationID: id.String(), Revoked: b.Len()})
+	if revoked > 0 {
+		s.emit(ctx, Event{Kind: EventDelegationRevoked, AgentID: link.d.delegator, DelegateeID: link.d.delegatee, DelegationID: id.String(), Revoked: revoked})
 	}
 	return nil
 }
