@@ -11,6 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/creto-systems/creto/internal/kv"
+	"github.com/creto-systems/creto/internal/wire"
 )
 
 // The export format, version 1 (docs/audit.md):
@@ -56,14 +57,13 @@ func export(ctx context.Context, store kv.Store, w io.Writer) (ExportStats, erro
 		return st, err
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	var hdr []byte
-	hdr = append(hdr, exportMagic...)
-	hdr = appendString(hdr, v.Ed25519Key())
-	hdr = appendString(hdr, v.HybridKey())
-	hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(cps)))
+	hdr := wire.Encoder(exportMagic)
+	hdr.Str16(v.Ed25519Key())
+	hdr.Str16(v.HybridKey())
+	hdr.U32(uint32(len(cps)))
 	for _, c := range cps {
-		hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(c.note)))
-		hdr = append(hdr, c.note...)
+		hdr.U32(uint32(len(c.note)))
+		hdr.Raw(c.note)
 	}
 	if _, err := bw.Write(hdr); err != nil {
 		return st, err

@@ -230,7 +230,7 @@ func (l *Logger) toSpool(ev spooled) error {
 		l.rejected(&ev.ev.Record, err)
 		return err
 	}
-	ev.tail = appendString(body, ev.ev.Record.Signature)
+	ev.tail = appendTail(body, ev.ev.Record.Signature)
 	l.spool.add(ev)
 	l.spooled.Add(1)
 	return nil

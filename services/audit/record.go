@@ -2,12 +2,13 @@ package audit
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/creto-systems/creto/internal/wire"
 )
 
 // Outcome is how the audited action ended (seed §9.2). The values are the
@@ -222,16 +223,17 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 
 // appendBody appends the emitter's part of the encoding: timestamp,
 // outcome, the strings, the chain and the context, keys sorted.
 func (r *Record) appendBody(dst []byte) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, uint64(r.Timestamp.UnixNano()))
-	dst = append(dst, byte(r.Outcome))
+	e := wire.Encoder(dst)
+	e.I64(r.Timestamp.UnixNano())
+	e.U8(uint8(r.Outcome))
 	for _, s := range [...]string{r.Source, r.Who, r.What, r.Resource, r.Why, r.PolicyID, r.TraceID} {
-		dst = appendString(dst, s)
+		e.Str16(s)
 	}
-	dst = append(dst, byte(len(r.DelegationChain)))
+	e.U8(uint8(len(r.DelegationChain)))
 	for _, l := range r.DelegationChain {
-		dst = appendString(dst, l)
+		e.Str16(l)
 	}
-	dst = append(dst, byte(len(r.Context)))
+	e.U8(uint8(len(r.Context)))
 	var small [8]string // most records carry a few entries: sort them without allocating
 	keys := small[:0]
 	for k := range r.Context {
@@ -239,24 +241,28 @@ func (r *Record) appendBody(dst []byte) []byte {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		dst = appendString(dst, k)
-		dst = appendString(dst, r.Context[k])
+		e.Str16(k)
+		e.Str16(r.Context[k])
 	}
-	return dst
+	return e
 }
 
-func appendString[T string | []byte](dst []byte, s T) []byte {
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
-	return append(dst, s...)
+// appendTail appends the signature to a body: the leaf after its header.
+// validate sizes the body's buffer for it, so this does not copy.
+func appendTail(body, sig []byte) []byte {
+	e := wire.Encoder(body)
+	e.Bytes16(sig)
+	return e
 }
 
-// appendLeaf appends the full leaf: header, body, signature.
-func appendLeaf(dst []byte, index uint64, loggedAt int64, body, sig []byte) []byte {
-	dst = append(dst, leafVersion)
-	dst = binary.BigEndian.AppendUint64(dst, index)
-	dst = binary.BigEndian.AppendUint64(dst, uint64(loggedAt))
-	dst = append(dst, body...)
-	return appendString(dst, sig)
+// appendLeafHeader appends the header the log adds to a record's tail:
+// version, index, logged_at.
+func appendLeafHeader(dst []byte, index uint64, loggedAt int64) []byte {
+	e := wire.Encoder(dst)
+	e.U8(leafVersion)
+	e.U64(index)
+	e.I64(loggedAt)
+	return e
 }
 
 // SigningPayload returns the bytes Signature covers: a domain prefix and
@@ -298,7 +304,8 @@ func EncodeLeaf(r *Record) ([]byte, error) {
 	if r.LoggedAt.Before(time.Unix(0, 0)) || r.LoggedAt.After(maxTimestamp) {
 		return nil, opError("encode leaf", "", detail(ErrInvalidArgument, "logged_at outside 1970..2262"))
 	}
-	return appendLeaf(nil, r.Index, r.LoggedAt.UnixNano(), body, r.Signature), nil
+	leaf := appendLeafHeader(make([]byte, 0, leafHeaderSize+len(body)+2+len(r.Signature)), r.Index, r.LoggedAt.UnixNano())
+	return append(leaf, appendTail(body, r.Signature)...), nil
 }
 
 // DecodeLeaf parses a leaf encoding. It is strict: every byte string it
@@ -318,16 +325,13 @@ func decodeLeaf(b []byte) (Record, error) {
 	if len(b) > maxEncodedRecordSize {
 		return r, fmt.Errorf("%d bytes, limit %d", len(b), maxEncodedRecordSize)
 	}
-	d := decoder{b: b}
-	if v := d.byte(); v != leafVersion {
-		if d.err != nil {
-			return r, d.err
-		}
-		return r, fmt.Errorf("version %d, this build reads %d", v, leafVersion)
+	d := wire.NewDecoder(b)
+	if v := d.U8(); v != leafVersion {
+		d.Fail("version %d, this build reads %d", v, leafVersion)
 	}
-	r.Index = d.u64()
-	loggedAt, ts := d.u64(), d.u64()
-	r.Outcome = Outcome(d.byte())
+	r.Index = d.U64()
+	loggedAt, ts := d.I64(), d.I64()
+	r.Outcome = Outcome(d.U8())
 	for _, f := range [...]struct {
 		p   *string
 		max int
@@ -335,39 +339,36 @@ func decodeLeaf(b []byte) (Record, error) {
 		{&r.Source, MaxSourceLen}, {&r.Who, MaxIDLen}, {&r.What, MaxIDLen}, {&r.Resource, MaxResourceLen},
 		{&r.Why, MaxWhyLen}, {&r.PolicyID, MaxIDLen}, {&r.TraceID, MaxIDLen},
 	} {
-		*f.p = d.str(f.max)
+		*f.p = d.Str16(f.max)
 	}
-	if n := int(d.byte()); n > 0 {
+	if n := int(d.U8()); n > 0 {
 		r.DelegationChain = make([]string, 0, min(n, MaxChainLinks))
 		for range n {
-			r.DelegationChain = append(r.DelegationChain, d.str(MaxIDLen))
+			r.DelegationChain = append(r.DelegationChain, d.Str16(MaxIDLen))
 		}
 	}
-	if n := int(d.byte()); n > 0 {
+	if n := int(d.U8()); n > 0 {
 		r.Context = make(map[string]string, min(n, MaxContextEntries))
 		prev := ""
 		for i := range n {
-			k, v := d.str(MaxContextKeyLen), d.str(MaxContextValueLen)
-			if d.err == nil && i > 0 && k <= prev {
-				return r, fmt.Errorf("context keys not strictly ascending at %s", quote(k))
+			k, v := d.Str16(MaxContextKeyLen), d.Str16(MaxContextValueLen)
+			if i > 0 && k <= prev {
+				d.Fail("context keys not strictly ascending at %s", quote(k))
 			}
 			r.Context[k], prev = v, k
 		}
 	}
-	if sig := d.bytes(MaxSignatureLen); len(sig) > 0 {
+	if sig := d.Bytes16(MaxSignatureLen); len(sig) > 0 {
 		r.Signature = bytes.Clone(sig) // b may be a buffer the caller reuses
 	}
-	if d.err != nil {
-		return r, d.err
+	if err := d.Finish(); err != nil {
+		return r, err
 	}
-	if len(d.b) != 0 {
-		return r, fmt.Errorf("%d trailing bytes", len(d.b))
-	}
-	if int64(loggedAt) < 0 || int64(ts) < 0 {
+	if loggedAt < 0 || ts < 0 {
 		return r, fmt.Errorf("negative time")
 	}
-	r.LoggedAt = time.Unix(0, int64(loggedAt)).UTC()
-	r.Timestamp = time.Unix(0, int64(ts)).UTC()
+	r.LoggedAt = time.Unix(0, loggedAt).UTC()
+	r.Timestamp = time.Unix(0, ts).UTC()
 	// The field rules are those Log applies, so a leaf that decodes is a
 	// record Log could have written.
 	if _, err := r.validate(); err != nil {
@@ -379,61 +380,12 @@ func decodeLeaf(b []byte) (Record, error) {
 // leafWho reads only the Who of a leaf the log wrote, which is all an
 // access check needs, without decoding the rest.
 func leafWho(leaf []byte) (string, error) {
-	d := decoder{b: leaf}
-	if v := d.byte(); v != leafVersion && d.err == nil {
-		return "", fmt.Errorf("version %d", v)
+	d := wire.NewDecoder(leaf)
+	if v := d.U8(); v != leafVersion {
+		d.Fail("version %d", v)
 	}
-	d.take(leafHeaderSize - 1 + 8 + 1) // index, logged_at, timestamp, outcome
-	d.bytes(MaxSourceLen)
-	who := d.str(MaxIDLen)
-	return who, d.err
+	d.Take(leafHeaderSize - 1 + 8 + 1) // index, logged_at, timestamp, outcome
+	d.Bytes16(MaxSourceLen)
+	who := d.Str16(MaxIDLen)
+	return who, d.Err()
 }
-
-// decoder reads big-endian fields, remembering the first error so the
-// caller checks once.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) take(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if len(d.b) < n {
-		d.err = fmt.Errorf("truncated: need %d bytes, have %d", n, len(d.b))
-		return nil
-	}
-	out := d.b[:n]
-	d.b = d.b[n:]
-	return out
-}
-
-func (d *decoder) byte() byte {
-	if b := d.take(1); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (d *decoder) u64() uint64 {
-	if b := d.take(8); b != nil {
-		return binary.BigEndian.Uint64(b)
-	}
-	return 0
-}
-
-func (d *decoder) bytes(max int) []byte {
-	lb := d.take(2)
-	if lb == nil {
-		return nil
-	}
-	n := int(binary.BigEndian.Uint16(lb))
-	if n > max && d.err == nil {
-		d.err = fmt.Errorf("field of %d bytes, limit %d", n, max)
-		return nil
-	}
-	return d.take(n)
-}
-
-func (d *decoder) str(max int) string { return string(d.bytes(max)) }

@@ -266,10 +266,7 @@ func (s *Service) appendOne(b *kv.Batch, p *pending, pin int) error {
 	q := &s.seq
 	idx := q.size
 	// Batch.Set copies, so the leaf and keys are built in scratch space.
-	leaf := append(q.buf[:0], leafVersion)
-	leaf = binary.BigEndian.AppendUint64(leaf, uint64(idx))
-	leaf = binary.BigEndian.AppendUint64(leaf, uint64(q.loggedAt))
-	leaf = append(leaf, p.tail...)
+	leaf := append(appendLeafHeader(q.buf[:0], uint64(idx), q.loggedAt), p.tail...)
 	hashes, err := tlog.StoredHashesForRecordHash(idx, tlog.RecordHash(leaf), q.frontier)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/creto-systems/creto/internal/kv"
+	"github.com/creto-systems/creto/internal/wire"
 	"github.com/creto-systems/creto/services/crypto"
 )
 
@@ -52,7 +53,9 @@ func indexPrefix(field byte, value string) []byte {
 	k := make([]byte, 0, len(prefixIndex)+3+len(value)+8)
 	k = append(k, prefixIndex...)
 	k = append(k, field)
-	return appendString(k, value)
+	e := wire.Encoder(k)
+	e.Str16(value)
+	return e
 }
 
 // pageKey appends the 6-byte page number of the records idx belongs to.
@@ -462,7 +465,7 @@ func (s *Service) prepareOne(ctx context.Context, r Record, now time.Time) (pend
 		}
 	}
 	return pending{
-		tail: appendString(body, r.Signature),
+		tail: appendTail(body, r.Signature),
 		ts:   r.Timestamp.UnixNano(),
 		who:  r.Who, what: r.What, resource: r.Resource,
 	}, nil

@@ -133,8 +133,8 @@ func readFrame(r *bufio.Reader) (Event, uint64, int64, error) {
 		return Event{}, 0, 0, errors.New("checksum mismatch")
 	}
 	seq, class := binary.BigEndian.Uint64(payload), Class(payload[8])
-	leaf := make([]byte, leafHeaderSize, leafHeaderSize+len(payload)-9)
-	leaf[0] = leafVersion
+	// The spool keeps the tail; index and logged_at are the log's to set.
+	leaf := appendLeafHeader(make([]byte, 0, leafHeaderSize+len(payload)-9), 0, 0)
 	r2, err := decodeLeaf(append(leaf, payload[9:]...))
 	if err != nil || class > Critical {
 		return Event{}, 0, 0, fmt.Errorf("bad event: %v", err)

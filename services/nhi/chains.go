@@ -437,7 +437,7 @@ func (s *Service) RevokeDelegation(ctx context.Context, id DelegationID) error {
 		return opError(op, id.String(), err)
 	}
 	var b kv.Batch
-	revoked := 0
+	revoked := 0 // links this call revoked; b also holds grant-index deletions
 	// seen guards against a corrupt child index that loops back up.
 	seen := map[DelegationID]bool{id: true}
 	for todo := []DelegationID{id}; len(todo) > 0; {

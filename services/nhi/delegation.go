@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/creto-systems/creto/entity"
+	"github.com/creto-systems/creto/internal/wire"
 	"github.com/creto-systems/creto/services/crypto"
 )
 
@@ -118,27 +120,27 @@ func (d *Delegation) body() []byte      { return d.enc[:len(d.enc)-signatureSize
 func (d *Delegation) signature() []byte { return d.enc[len(d.enc)-signatureSize:] }
 
 func (d *Delegation) appendBody(b []byte) []byte {
-	e := encoder{b: b}
-	e.u8(delegationVersion)
-	e.u16(uint16(signingAlgorithm))
-	e.raw(d.id[:])
+	e := wire.Encoder(b)
+	e.U8(delegationVersion)
+	e.U16(uint16(signingAlgorithm))
+	e.Raw(d.id[:])
 	var flags uint8
 	if d.hasParent {
 		flags = flagHasParent
 	}
-	e.u8(flags)
-	e.raw(d.parent[:])
-	e.u8(uint8(d.depth))
-	e.u32(d.keyVersion)
-	e.i64(d.createdAt)
-	e.i64(d.expiresAt)
-	e.str8(d.delegator)
-	e.str8(d.delegatee)
-	e.u8(uint8(len(d.permissions)))
+	e.U8(flags)
+	e.Raw(d.parent[:])
+	e.U8(uint8(d.depth))
+	e.U32(d.keyVersion)
+	e.I64(d.createdAt)
+	e.I64(d.expiresAt)
+	e.Str8(d.delegator)
+	e.Str8(d.delegatee)
+	e.U8(uint8(len(d.permissions)))
 	for _, p := range d.permissions {
-		e.str8(p)
+		e.Str8(p)
 	}
-	return e.b
+	return e
 }
 
 // DecodeDelegation decodes one link and checks its structure; it does not
@@ -154,42 +156,42 @@ func DecodeDelegation(b []byte) (*Delegation, error) {
 
 func decodeDelegation(b []byte) (*Delegation, error) {
 	var d Delegation
-	r := decoder{b: b}
-	if v := r.u8(); r.err == nil && v != delegationVersion {
-		r.fail("version %d", v)
+	r := wire.NewDecoder(b)
+	if v := r.U8(); v != delegationVersion {
+		r.Fail("version %d", v)
 	}
-	if alg := crypto.Algorithm(r.u16()); r.err == nil && alg != signingAlgorithm {
-		r.fail("signature algorithm %v", alg)
+	if alg := crypto.Algorithm(r.U16()); alg != signingAlgorithm {
+		r.Fail("signature algorithm %v", alg)
 	}
-	copy(d.id[:], r.take(len(d.id)))
-	flags := r.u8()
-	copy(d.parent[:], r.take(len(d.parent)))
+	copy(d.id[:], r.Take(len(d.id)))
+	flags := r.U8()
+	copy(d.parent[:], r.Take(len(d.parent)))
 	d.hasParent = flags == flagHasParent
 	switch {
-	case r.err != nil:
+	case r.Err() != nil:
 	case flags&^flagHasParent != 0:
-		r.fail("unknown flags %#x", flags)
+		r.Fail("unknown flags %#x", flags)
 	case !d.hasParent && d.parent != DelegationID{}:
-		r.fail("parent id without the parent flag")
+		r.Fail("parent id without the parent flag")
 	}
-	d.depth = int(r.u8())
-	if r.err == nil && (d.depth < 1 || d.depth > MaxChainLinks || (d.depth == 1) == d.hasParent) {
-		r.fail("depth %d with parent flag %v", d.depth, d.hasParent)
+	d.depth = int(r.U8())
+	if d.depth < 1 || d.depth > MaxChainLinks || (d.depth == 1) == d.hasParent {
+		r.Fail("depth %d with parent flag %v", d.depth, d.hasParent)
 	}
-	d.keyVersion = r.u32()
-	d.createdAt = r.i64()
-	d.expiresAt = r.i64()
-	d.delegator = r.str8()
-	d.delegatee = r.str8()
-	n := int(r.u8())
-	if r.err == nil && (n < 1 || n > MaxPermissions) {
-		r.fail("%d permissions, want 1..%d", n, MaxPermissions)
+	d.keyVersion = r.U32()
+	d.createdAt = r.I64()
+	d.expiresAt = r.I64()
+	d.delegator = r.Str8(MaxIDLength)
+	d.delegatee = r.Str8(MaxIDLength)
+	n := int(r.U8())
+	if n < 1 || n > MaxPermissions {
+		r.Fail("%d permissions, want 1..%d", n, MaxPermissions)
 	}
-	for i := 0; i < n && r.err == nil; i++ {
-		d.permissions = append(d.permissions, r.str8())
+	for i := 0; i < n && r.Err() == nil; i++ {
+		d.permissions = append(d.permissions, r.Str8(MaxPermissionLength))
 	}
-	r.take(signatureSize)
-	if err := r.finish(); err != nil {
+	r.Take(signatureSize)
+	if err := r.Finish(); err != nil {
 		return nil, err
 	}
 	if d.expiresAt <= d.createdAt {
@@ -327,13 +329,13 @@ func (c *DelegationChain) EntityRefs() ([]entity.Ref, error) {
 
 // Encode returns the chain's wire form, which DecodeDelegationChain reads.
 func (c *DelegationChain) Encode() []byte {
-	e := encoder{}
-	e.u8(chainVersion)
-	e.u8(uint8(len(c.links)))
+	var e wire.Encoder
+	e.U8(chainVersion)
+	e.U8(uint8(len(c.links)))
 	for _, l := range c.links {
-		e.bytes16(l.enc)
+		e.Bytes16(l.enc)
 	}
-	return e.b
+	return e
 }
 
 // DecodeDelegationChain decodes a chain's wire form. The result is not
@@ -342,18 +344,18 @@ func DecodeDelegationChain(b []byte) (*DelegationChain, error) {
 	fail := func(err error) (*DelegationChain, error) {
 		return nil, fmt.Errorf("nhi: decode delegation chain: %w: %w", ErrDelegationMalformed, err)
 	}
-	r := decoder{b: b}
-	if v := r.u8(); r.err == nil && v != chainVersion {
-		r.fail("version %d", v)
+	r := wire.NewDecoder(b)
+	if v := r.U8(); v != chainVersion {
+		r.Fail("version %d", v)
 	}
-	n := int(r.u8())
-	if r.err == nil && (n < 1 || n > MaxChainLinks) {
-		r.fail("%d links, want 1..%d", n, MaxChainLinks)
+	n := int(r.U8())
+	if n < 1 || n > MaxChainLinks {
+		r.Fail("%d links, want 1..%d", n, MaxChainLinks)
 	}
 	c := &DelegationChain{}
-	for i := 0; i < n && r.err == nil; i++ {
-		raw := r.bytes16()
-		if r.err != nil {
+	for i := 0; i < n && r.Err() == nil; i++ {
+		raw := r.Bytes16(math.MaxUint16)
+		if r.Err() != nil {
 			break
 		}
 		d, err := decodeDelegation(raw)
@@ -362,7 +364,7 @@ func DecodeDelegationChain(b []byte) (*DelegationChain, error) {
 		}
 		c.links = append(c.links, d)
 	}
-	if err := r.finish(); err != nil {
+	if err := r.Finish(); err != nil {
 		return fail(err)
 	}
 	return c, nil

@@ -2,8 +2,8 @@ package nhi
 
 import (
 	"errors"
-	"fmt"
-	"strings"
+
+	"github.com/creto-systems/creto/internal/errfmt"
 )
 
 // Sentinel errors. Every error the service returns wraps at least one of
@@ -77,29 +77,15 @@ var (
 // opError builds the package's error shape, "nhi: <op>[ <subject>]: <causes>",
 // keeping every cause matchable with errors.Is.
 func opError(op, subject string, causes ...error) error {
-	prefix := "nhi: " + op
-	if subject != "" {
-		prefix += " " + quote(subject)
-	}
-	args := make([]any, len(causes))
-	for i, c := range causes {
-		args[i] = c
-	}
-	return fmt.Errorf(prefix+strings.Repeat(": %w", len(causes)), args...)
+	return errfmt.Op("nhi", op, subject, causes...)
 }
 
 // detail attaches an explanation to a sentinel without hiding it from
 // errors.Is.
 func detail(sentinel error, format string, args ...any) error {
-	return fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))
+	return errfmt.Detail(sentinel, format, args...)
 }
 
 // quote bounds and escapes a caller-supplied id before it goes into an
 // error message, so a hostile id cannot forge log lines or flood them.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		return fmt.Sprintf("%q…", s[:max])
-	}
-	return fmt.Sprintf("%q", s)
-}
+func quote(s string) string { return errfmt.Quote(s) }

@@ -6,9 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/creto-systems/creto/internal/kv"
+	"github.com/creto-systems/creto/internal/wire"
 )
 
 // The grant index finds the delegations an agent holds without reading
@@ -46,13 +48,13 @@ func grantKey(delegatee string, id DelegationID) []byte {
 }
 
 func grantValue(d *Delegation, root string) []byte {
-	e := encoder{}
-	e.i64(d.expiresAt)
-	e.str8(root)
+	var e wire.Encoder
+	e.I64(d.expiresAt)
+	e.Str8(root)
 	for _, p := range d.permissions {
-		e.str8(p)
+		e.Str8(p)
 	}
-	return e.b
+	return e
 }
 
 // grantEntry is one decoded index entry.
@@ -69,9 +71,9 @@ func decodeGrantEntry(prefix, key, val []byte, root string) (g grantEntry, ok bo
 	corrupt := func() error {
 		return detail(ErrDelegationMalformed, "grant index entry %s is corrupt", quote(string(key)))
 	}
-	r := decoder{b: val}
-	g.expiresAt = r.i64()
-	if rb := r.take(int(r.u8())); r.err == nil && string(rb) != root {
+	r := wire.NewDecoder(val)
+	g.expiresAt = r.I64()
+	if rb := r.Bytes8(math.MaxUint8); r.Err() == nil && string(rb) != root {
 		return g, false, nil
 	}
 	g.root = root
@@ -79,10 +81,10 @@ func decodeGrantEntry(prefix, key, val []byte, root string) (g grantEntry, ok bo
 	if err != nil {
 		return g, false, corrupt()
 	}
-	for len(r.b) > 0 && r.err == nil {
-		g.permissions = append(g.permissions, r.str8())
+	for r.Len() > 0 && r.Err() == nil {
+		g.permissions = append(g.permissions, r.Str8(MaxPermissionLength))
 	}
-	if r.finish() != nil {
+	if r.Finish() != nil {
 		return g, false, corrupt()
 	}
 	g.id = id

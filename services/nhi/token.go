@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/creto-systems/creto/internal/kv"
+	"github.com/creto-systems/creto/internal/wire"
 	"github.com/creto-systems/creto/services/crypto"
 )
 
@@ -63,36 +64,36 @@ type tokenClaims struct {
 type tokenEntry struct{ claims tokenClaims }
 
 func (c *tokenClaims) appendBody(b []byte) []byte {
-	e := encoder{b: b}
-	e.u8(tokenVersion)
-	e.u16(uint16(signingAlgorithm))
-	e.u32(c.keyVersion)
-	e.raw(c.id[:])
-	e.i64(c.issuedAt)
-	e.i64(c.expiresAt)
-	e.str8(c.agentID)
-	return e.b
+	e := wire.Encoder(b)
+	e.U8(tokenVersion)
+	e.U16(uint16(signingAlgorithm))
+	e.U32(c.keyVersion)
+	e.Raw(c.id[:])
+	e.I64(c.issuedAt)
+	e.I64(c.expiresAt)
+	e.Str8(c.agentID)
+	return e
 }
 
 // parseToken decodes a token's binary form without verifying it. It
 // returns the claims, the signed body and the signature.
 func parseToken(b []byte) (tokenClaims, []byte, []byte, error) {
 	var c tokenClaims
-	d := decoder{b: b}
-	if v := d.u8(); d.err == nil && v != tokenVersion {
-		d.fail("version %d", v)
+	d := wire.NewDecoder(b)
+	if v := d.U8(); v != tokenVersion {
+		d.Fail("version %d", v)
 	}
-	if alg := crypto.Algorithm(d.u16()); d.err == nil && alg != signingAlgorithm {
-		d.fail("signature algorithm %v", alg)
+	if alg := crypto.Algorithm(d.U16()); alg != signingAlgorithm {
+		d.Fail("signature algorithm %v", alg)
 	}
-	c.keyVersion = d.u32()
-	copy(c.id[:], d.take(len(c.id)))
-	c.issuedAt = d.i64()
-	c.expiresAt = d.i64()
-	c.agentID = d.str8()
-	bodyLen := len(b) - len(d.b)
-	sig := d.take(tokenSignatureLen)
-	if err := d.finish(); err != nil {
+	c.keyVersion = d.U32()
+	copy(c.id[:], d.Take(len(c.id)))
+	c.issuedAt = d.I64()
+	c.expiresAt = d.I64()
+	c.agentID = d.Str8(MaxIDLength)
+	bodyLen := len(b) - d.Len()
+	sig := d.Take(tokenSignatureLen)
+	if err := d.Finish(); err != nil {
 		return c, nil, nil, err
 	}
 	if err := validateID("agent id", c.agentID); err != nil {

@@ -1,9 +1,9 @@
 package storage
 
 import (
-	"encoding/binary"
-	"fmt"
+	"bytes"
 
+	"github.com/creto-systems/creto/internal/wire"
 	"github.com/creto-systems/creto/services/crypto"
 )
 
@@ -66,28 +66,30 @@ type header struct {
 // appendUnwrapped appends every field before the wrapped key: the bytes
 // the wrapped key is bound to.
 func (h *header) appendUnwrapped(b []byte) []byte {
-	b = append(b, envelopeMagic...)
-	b = append(b, envelopeVersion, 0)
-	b = binary.BigEndian.AppendUint16(b, uint16(h.aead))
-	b = binary.BigEndian.AppendUint16(b, uint16(h.kem))
-	b = binary.BigEndian.AppendUint16(b, h.hpkeKEM)
-	b = binary.BigEndian.AppendUint16(b, h.hpkeKDF)
-	b = binary.BigEndian.AppendUint16(b, h.hpkeAEAD)
-	b = binary.BigEndian.AppendUint32(b, h.segmentSize)
-	b = binary.BigEndian.AppendUint32(b, h.keyVersion)
-	b = append(b, h.salt[:]...)
-	b = append(b, h.noncePrefix[:]...)
-	b = append(append(b, byte(len(h.owner))), h.owner...)
-	b = append(append(b, byte(len(h.bucket))), h.bucket...)
-	b = append(binary.BigEndian.AppendUint16(b, uint16(len(h.key))), h.key...)
-	b = append(append(b, byte(len(h.vid))), h.vid...)
-	return b
+	e := wire.Encoder(append(b, envelopeMagic...))
+	e.U8(envelopeVersion)
+	e.U8(0) // flags
+	e.U16(uint16(h.aead))
+	e.U16(uint16(h.kem))
+	e.U16(h.hpkeKEM)
+	e.U16(h.hpkeKDF)
+	e.U16(h.hpkeAEAD)
+	e.U32(h.segmentSize)
+	e.U32(h.keyVersion)
+	e.Raw(h.salt[:])
+	e.Raw(h.noncePrefix[:])
+	e.Str8(h.owner)
+	e.Str8(h.bucket)
+	e.Str16(h.key)
+	e.Str8(h.vid)
+	return e
 }
 
 // encode returns the whole header.
 func (h *header) encode() []byte {
-	b := h.appendUnwrapped(make([]byte, 0, fixedHeaderSize+len(h.owner)+len(h.bucket)+len(h.key)+len(h.vid)+len(h.wrapped)+7))
-	return append(binary.BigEndian.AppendUint16(b, uint16(len(h.wrapped))), h.wrapped...)
+	e := wire.Encoder(h.appendUnwrapped(make([]byte, 0, fixedHeaderSize+len(h.owner)+len(h.bucket)+len(h.key)+len(h.vid)+len(h.wrapped)+7)))
+	e.Bytes16(h.wrapped)
+	return e
 }
 
 // dekInfo is the HPKE info of the wrapped key.
@@ -102,39 +104,40 @@ func streamInfo(encoded []byte) []byte { return append([]byte(streamLabel), enco
 // algorithm and identifier is checked, so a hostile file cannot make a
 // reader allocate past the format's bounds. Failures match ErrCorrupt.
 func decodeHeader(b []byte) (*header, int, error) {
-	r := reader{b: b}
-	if string(r.take(4)) != envelopeMagic {
+	d := wire.NewDecoder(b)
+	if string(d.Take(len(envelopeMagic))) != envelopeMagic {
 		return nil, 0, corrupt("not an object envelope")
 	}
-	if v := r.u8(); r.err == nil && v != envelopeVersion {
+	if v := d.U8(); d.Err() == nil && v != envelopeVersion {
 		return nil, 0, corrupt("envelope format version %d, this build reads %d", v, envelopeVersion)
 	}
-	if f := r.u8(); r.err == nil && f != 0 {
+	if f := d.U8(); d.Err() == nil && f != 0 {
 		return nil, 0, corrupt("unknown envelope flags %#x", f)
 	}
 	h := &header{
-		aead:        crypto.Algorithm(r.u16()),
-		kem:         crypto.Algorithm(r.u16()),
-		hpkeKEM:     r.u16(),
-		hpkeKDF:     r.u16(),
-		hpkeAEAD:    r.u16(),
-		segmentSize: r.u32(),
-		keyVersion:  r.u32(),
+		aead:        crypto.Algorithm(d.U16()),
+		kem:         crypto.Algorithm(d.U16()),
+		hpkeKEM:     d.U16(),
+		hpkeKDF:     d.U16(),
+		hpkeAEAD:    d.U16(),
+		segmentSize: d.U32(),
+		keyVersion:  d.U32(),
 	}
-	copy(h.salt[:], r.take(len(h.salt)))
-	copy(h.noncePrefix[:], r.take(len(h.noncePrefix)))
-	h.owner = string(r.bytes(r.u8()))
-	h.bucket = string(r.bytes(r.u8()))
-	h.key = string(r.bytes(int(r.u16())))
-	h.vid = string(r.bytes(r.u8()))
-	h.wrapped = r.bytes(int(r.u16()))
-	if r.err != nil {
-		return nil, 0, corrupt("envelope header: %v", r.err)
+	copy(h.salt[:], d.Take(len(h.salt)))
+	copy(h.noncePrefix[:], d.Take(len(h.noncePrefix)))
+	h.owner = d.Str8(maxIDLength)
+	h.bucket = d.Str8(maxBucketLength)
+	h.key = d.Str16(maxKeyLength)
+	h.vid = d.Str8(versionIDLength)
+	// A copy, so the header does not pin the buffer it came from.
+	h.wrapped = bytes.Clone(d.Bytes16(maxWrappedKey))
+	if err := d.Err(); err != nil {
+		return nil, 0, corrupt("envelope header: %v", err)
 	}
 	if err := h.validate(); err != nil {
 		return nil, 0, err
 	}
-	return h, r.off, nil
+	return h, len(b) - d.Len(), nil
 }
 
 // validate checks the decoded fields' values.
@@ -161,49 +164,4 @@ func (h *header) validate() error {
 		}
 	}
 	return nil
-}
-
-// reader decodes big-endian fields, remembering the first error so a
-// decoder reads straight through and checks once.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n > len(r.b)-r.off {
-		r.err = fmt.Errorf("truncated at byte %d", r.off)
-		return nil
-	}
-	p := r.b[r.off : r.off+n]
-	r.off += n
-	return p
-}
-
-// bytes returns a copy, so the header does not pin the buffer it came from.
-func (r *reader) bytes(n int) []byte { return append([]byte(nil), r.take(n)...) }
-
-func (r *reader) u8() int {
-	if p := r.take(1); p != nil {
-		return int(p[0])
-	}
-	return 0
-}
-
-func (r *reader) u16() uint16 {
-	if p := r.take(2); p != nil {
-		return binary.BigEndian.Uint16(p)
-	}
-	return 0
-}
-
-func (r *reader) u32() uint32 {
-	if p := r.take(4); p != nil {
-		return binary.BigEndian.Uint32(p)
-	}
-	return 0
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/creto-systems/creto/internal/errfmt"
 )
 
 // Sentinel errors (seed §3.4 StorageError, plus what this implementation
@@ -146,10 +148,4 @@ func corrupt(format string, args ...any) error {
 // quote bounds and escapes a caller-supplied string before it reaches an
 // error message, so a hostile id or key can neither forge log lines nor
 // flood them.
-func quote(s string) string {
-	const limit = 64
-	if len(s) > limit {
-		return fmt.Sprintf("%q…", s[:limit])
-	}
-	return fmt.Sprintf("%q", s)
-}
+func quote(s string) string { return errfmt.Quote(s) }

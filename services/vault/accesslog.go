@@ -372,7 +372,7 @@ func (s *Service) readLocalLog(ctx context.Context, req GetAccessLogRequest) (*A
 		err := s.store.Scan(ctx, p, func(key, val []byte) error {
 			suffix := key[len(prefix):]
 			if len(suffix) != logSuffixLen {
-				return &corruptError{key: key, cause: errTruncated}
+				return &corruptError{key: key, cause: fmt.Errorf("key suffix of %d bytes, want %d", len(suffix), logSuffixLen)}
 			}
 			ns := int64(binary.BigEndian.Uint64(suffix[4:]))
 			if ns < since || ns > until || (after != nil && bytes.Compare(suffix, after) <= 0) {

@@ -3,6 +3,8 @@ package vault
 import (
 	"errors"
 	"fmt"
+
+	"github.com/creto-systems/creto/internal/errfmt"
 )
 
 // Sentinel errors. Every error the service returns wraps at least one of
@@ -187,10 +189,4 @@ func invalid(format string, args ...any) error {
 // quote bounds and escapes a caller-supplied string before it reaches an
 // error message, so a hostile id can neither forge log lines nor flood
 // them.
-func quote(s string) string {
-	const limit = 64
-	if len(s) > limit {
-		return fmt.Sprintf("%q…", s[:limit])
-	}
-	return fmt.Sprintf("%q", s)
-}
+func quote(s string) string { return errfmt.Quote(s) }

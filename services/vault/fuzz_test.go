@@ -54,22 +54,15 @@ func FuzzDecodeMeta(f *testing.F) {
 }
 
 func FuzzDecodeDelegation(f *testing.F) {
-	r := &delegationRecord{
-		id: delegationID{1, 2, 3}, delegator: "a", delegatee: "b", refs: []SecretRef{ref("agents/a", "X"), ref("agents/a", "Y")},
-		created: 10, expires: 20, restrictions: DelegationRestrictions{BoundSandbox: "sb", SingleUse: true, MemoryOnly: true, MaxUses: 1}, uses: 1, revoked: 15,
-	}
-	fuzzRoundTrip(f, [][]byte{encodeDelegation(r)}, decodeDelegation, encodeDelegation)
+	fuzzRoundTrip(f, [][]byte{encodeDelegation(sampleDelegation())}, decodeDelegation, encodeDelegation)
 }
 
 func FuzzDecodeEvent(f *testing.F) {
-	ev := &AccessEvent{Time: time.Unix(5, 6), Agent: "a", Operation: OpDelegatedGet, Ref: ref("agents/a", "X"), Version: 2,
-		DelegationID: "00112233445566778899aabbccddeeff", SandboxID: "sb", Outcome: OutcomeFailed, Reason: "delegation_expired"}
-	fuzzRoundTrip(f, [][]byte{encodeEvent(ev)}, decodeEvent, encodeEvent)
+	fuzzRoundTrip(f, [][]byte{encodeEvent(sampleEvent())}, decodeEvent, encodeEvent)
 }
 
 func FuzzDecodeSealRecord(f *testing.F) {
-	shamir := &sealRecord{mode: modeShamir, initID: [initIDSize]byte{9}, threshold: 2, shares: 3, digests: make([][digestSize]byte, 3), wrapped: []byte("wrapped"), created: 7}
-	backend := &sealRecord{mode: modeBackend, wrapped: []byte("w"), created: 1}
+	shamir, backend := sampleSeals()
 	fuzzRoundTrip(f, [][]byte{encodeSealRecord(shamir), encodeSealRecord(backend)}, decodeSealRecord, encodeSealRecord)
 }
 

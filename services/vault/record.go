@@ -1,10 +1,14 @@
 package vault
 
 import (
+	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/creto-systems/creto/internal/wire"
 )
 
 // The records the vault stores. Every one except the seal record is
@@ -15,6 +19,20 @@ import (
 // written.
 
 const recordVersion = 1
+
+// noLimit bounds a string field by its 2-byte length prefix alone: each
+// decoder checks the values that matter once read, so a record stays
+// readable whatever limits its fields had when it was written.
+const noLimit = math.MaxUint16
+
+// finish ends a decode: the decoder's first failure, or trailing bytes,
+// as ErrCorrupt.
+func finish(d *wire.Decoder) error {
+	if err := d.Finish(); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return nil
+}
 
 // metaRecord is a secret's metadata and version history, stored under
 // "vault/m/<path>\x00<name>":
@@ -65,87 +83,87 @@ func (m *metaRecord) find(v uint32) int {
 }
 
 func encodeMeta(m *metaRecord) []byte {
-	var e encoder
-	e.u8(recordVersion)
-	e.str(m.ref.Path)
-	e.str(m.ref.Name)
-	e.str(m.owner)
-	e.u8(uint8(m.meta.Type))
-	e.str(m.meta.Description)
-	e.u16(uint16(len(m.meta.Labels)))
+	var e wire.Encoder
+	e.U8(recordVersion)
+	e.Str16(m.ref.Path)
+	e.Str16(m.ref.Name)
+	e.Str16(m.owner)
+	e.U8(uint8(m.meta.Type))
+	e.Str16(m.meta.Description)
+	e.U16(uint16(len(m.meta.Labels)))
 	for _, k := range slices.Sorted(maps.Keys(m.meta.Labels)) {
-		e.str(k)
-		e.str(m.meta.Labels[k])
+		e.Str16(k)
+		e.Str16(m.meta.Labels[k])
 	}
-	e.i64(int64(m.meta.Rotation.Interval))
-	e.u32(m.current)
-	e.i64(m.created)
-	e.i64(m.updated)
-	e.u16(uint16(len(m.versions)))
+	e.I64(int64(m.meta.Rotation.Interval))
+	e.U32(m.current)
+	e.I64(m.created)
+	e.I64(m.updated)
+	e.U16(uint16(len(m.versions)))
 	for _, v := range m.versions {
-		e.u32(v.version)
-		e.i64(v.created)
-		e.str(v.createdBy)
-		e.i64(v.expires)
-		e.i64(v.deleted)
-		e.str(v.deletedBy)
-		e.bool(v.destroyed)
+		e.U32(v.version)
+		e.I64(v.created)
+		e.Str16(v.createdBy)
+		e.I64(v.expires)
+		e.I64(v.deleted)
+		e.Str16(v.deletedBy)
+		e.Bool(v.destroyed)
 	}
-	return e.b
+	return e
 }
 
 func decodeMeta(b []byte) (*metaRecord, error) {
-	d := decoder{b: b}
-	if v := d.u8(); v != recordVersion {
-		d.fail("record version %d", v)
+	d := wire.NewDecoder(b)
+	if v := d.U8(); v != recordVersion {
+		d.Fail("record version %d", v)
 	}
 	m := &metaRecord{}
-	m.ref.Path = d.str()
-	m.ref.Name = d.str()
-	m.owner = d.str()
-	m.meta.Type = SecretType(d.u8())
-	m.meta.Description = d.str()
-	if n := int(d.u16()); n > 0 {
+	m.ref.Path = d.Str16(noLimit)
+	m.ref.Name = d.Str16(noLimit)
+	m.owner = d.Str16(noLimit)
+	m.meta.Type = SecretType(d.U8())
+	m.meta.Description = d.Str16(noLimit)
+	if n := int(d.U16()); n > 0 {
 		m.meta.Labels = make(map[string]string, n)
 		prev := ""
 		for i := range n {
-			k, v := d.str(), d.str()
+			k, v := d.Str16(noLimit), d.Str16(noLimit)
 			if i > 0 && k <= prev {
-				d.fail("labels not sorted and unique")
+				d.Fail("labels not sorted and unique")
 			}
 			prev = k
 			m.meta.Labels[k] = v
 		}
 	}
-	m.meta.Rotation.Interval = time.Duration(d.i64())
-	m.current = d.u32()
-	m.created = d.i64()
-	m.updated = d.i64()
-	n := int(d.u16())
+	m.meta.Rotation.Interval = time.Duration(d.I64())
+	m.current = d.U32()
+	m.created = d.I64()
+	m.updated = d.I64()
+	n := int(d.U16())
 	for range n {
-		if d.err != nil {
+		if d.Err() != nil {
 			break
 		}
-		v := versionRecord{version: d.u32(), created: d.i64(), createdBy: d.str(), expires: d.i64(), deleted: d.i64(), deletedBy: d.str(), destroyed: d.bool()}
+		v := versionRecord{version: d.U32(), created: d.I64(), createdBy: d.Str16(noLimit), expires: d.I64(), deleted: d.I64(), deletedBy: d.Str16(noLimit), destroyed: d.Bool()}
 		if k := len(m.versions); k > 0 && v.version <= m.versions[k-1].version {
-			d.fail("versions not ascending")
+			d.Fail("versions not ascending")
 		}
 		m.versions = append(m.versions, v)
 	}
 	switch {
-	case d.err != nil:
+	case d.Err() != nil:
 	case m.ref.validate() != nil:
-		d.fail("invalid reference")
+		d.Fail("invalid reference")
 	case validateID("owner", m.owner) != nil:
-		d.fail("invalid owner")
+		d.Fail("invalid owner")
 	case !m.meta.Type.valid():
-		d.fail("secret type %d", m.meta.Type)
+		d.Fail("secret type %d", m.meta.Type)
 	case m.meta.Rotation.Interval < 0:
-		d.fail("negative rotation interval")
+		d.Fail("negative rotation interval")
 	case len(m.versions) == 0 || m.versions[len(m.versions)-1].version != m.current || m.versions[0].version == 0:
-		d.fail("version list does not end at the current version")
+		d.Fail("version list does not end at the current version")
 	}
-	if err := d.finish(); err != nil {
+	if err := finish(&d); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -197,65 +215,65 @@ type delegationRecord struct {
 }
 
 func encodeDelegation(r *delegationRecord) []byte {
-	var e encoder
-	e.u8(recordVersion)
-	e.raw(r.id[:])
-	e.str(r.delegator)
-	e.str(r.delegatee)
-	e.u16(uint16(len(r.refs)))
+	var e wire.Encoder
+	e.U8(recordVersion)
+	e.Raw(r.id[:])
+	e.Str16(r.delegator)
+	e.Str16(r.delegatee)
+	e.U16(uint16(len(r.refs)))
 	for _, ref := range r.refs {
-		e.str(ref.Path)
-		e.str(ref.Name)
+		e.Str16(ref.Path)
+		e.Str16(ref.Name)
 	}
-	e.i64(r.created)
-	e.i64(r.expires)
-	e.str(r.restrictions.BoundSandbox)
-	e.bool(r.restrictions.SingleUse)
-	e.bool(r.restrictions.MemoryOnly)
-	e.u32(uint32(r.restrictions.MaxUses))
-	e.u32(r.uses)
-	e.i64(r.revoked)
-	return e.b
+	e.I64(r.created)
+	e.I64(r.expires)
+	e.Str16(r.restrictions.BoundSandbox)
+	e.Bool(r.restrictions.SingleUse)
+	e.Bool(r.restrictions.MemoryOnly)
+	e.U32(uint32(r.restrictions.MaxUses))
+	e.U32(r.uses)
+	e.I64(r.revoked)
+	return e
 }
 
 func decodeDelegation(b []byte) (*delegationRecord, error) {
-	d := decoder{b: b}
-	if v := d.u8(); v != recordVersion {
-		d.fail("record version %d", v)
+	d := wire.NewDecoder(b)
+	if v := d.U8(); v != recordVersion {
+		d.Fail("record version %d", v)
 	}
 	r := &delegationRecord{}
-	copy(r.id[:], d.take(len(r.id)))
-	r.delegator = d.str()
-	r.delegatee = d.str()
-	n := int(d.u16())
+	copy(r.id[:], d.Take(len(r.id)))
+	r.delegator = d.Str16(noLimit)
+	r.delegatee = d.Str16(noLimit)
+	n := int(d.U16())
 	for range n {
-		if d.err != nil {
+		if d.Err() != nil {
 			break
 		}
-		r.refs = append(r.refs, SecretRef{Path: d.str(), Name: d.str()})
+		r.refs = append(r.refs, SecretRef{Path: d.Str16(noLimit), Name: d.Str16(noLimit)})
 	}
-	r.created = d.i64()
-	r.expires = d.i64()
-	r.restrictions.BoundSandbox = d.str()
-	r.restrictions.SingleUse = d.bool()
-	r.restrictions.MemoryOnly = d.bool()
-	r.restrictions.MaxUses = int32(d.u32())
-	r.uses = d.u32()
-	r.revoked = d.i64()
+	r.created = d.I64()
+	r.expires = d.I64()
+	r.restrictions.BoundSandbox = d.Str16(noLimit)
+	r.restrictions.SingleUse = d.Bool()
+	r.restrictions.MemoryOnly = d.Bool()
+	r.restrictions.MaxUses = int32(d.U32())
+	r.uses = d.U32()
+	r.revoked = d.I64()
 	switch {
-	case d.err != nil:
+	case d.Err() != nil:
 	case validateID("delegator", r.delegator) != nil || validateID("delegatee", r.delegatee) != nil:
-		d.fail("invalid agent id")
+		d.Fail("invalid agent id")
 	case len(r.refs) == 0 || !refsValid(r.refs):
-		d.fail("invalid references")
+		d.Fail("invalid references")
 	case r.expires <= r.created:
-		d.fail("expires before it is created")
+		d.Fail("expires before it is created")
 	case r.restrictions.MaxUses < 0 || (r.restrictions.SingleUse && r.restrictions.MaxUses != 1):
-		d.fail("invalid use limit")
+		d.Fail("invalid use limit")
 	case r.restrictions.BoundSandbox != "" && validateID("sandbox", r.restrictions.BoundSandbox) != nil:
-		d.fail("invalid sandbox id")
+		d.Fail("invalid sandbox id")
 	}
-	if err := d.finish(); err != nil {
+	if err := finish(&d); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -275,47 +293,47 @@ func refsValid(refs []SecretRef) bool {
 //	u8 version | i64 time ns | str agent | u8 operation | str path | str name |
 //	u32 version | str delegation id | str sandbox id | u8 outcome | str reason
 func encodeEvent(ev *AccessEvent) []byte {
-	var e encoder
-	e.u8(recordVersion)
-	e.i64(ev.Time.UnixNano())
-	e.str(ev.Agent)
-	e.u8(uint8(ev.Operation))
-	e.str(ev.Ref.Path)
-	e.str(ev.Ref.Name)
-	e.u32(ev.Version)
-	e.str(ev.DelegationID)
-	e.str(ev.SandboxID)
-	e.u8(uint8(ev.Outcome))
-	e.str(ev.Reason)
-	return e.b
+	var e wire.Encoder
+	e.U8(recordVersion)
+	e.I64(ev.Time.UnixNano())
+	e.Str16(ev.Agent)
+	e.U8(uint8(ev.Operation))
+	e.Str16(ev.Ref.Path)
+	e.Str16(ev.Ref.Name)
+	e.U32(ev.Version)
+	e.Str16(ev.DelegationID)
+	e.Str16(ev.SandboxID)
+	e.U8(uint8(ev.Outcome))
+	e.Str16(ev.Reason)
+	return e
 }
 
 func decodeEvent(b []byte) (*AccessEvent, error) {
-	d := decoder{b: b}
-	if v := d.u8(); v != recordVersion {
-		d.fail("record version %d", v)
+	d := wire.NewDecoder(b)
+	if v := d.U8(); v != recordVersion {
+		d.Fail("record version %d", v)
 	}
 	ev := &AccessEvent{}
-	ev.Time = time.Unix(0, d.i64()).UTC()
-	ev.Agent = d.str()
-	ev.Operation = Operation(d.u8())
-	ev.Ref.Path = d.str()
-	ev.Ref.Name = d.str()
-	ev.Version = d.u32()
-	ev.DelegationID = d.str()
-	ev.SandboxID = d.str()
-	ev.Outcome = Outcome(d.u8())
-	ev.Reason = d.str()
+	ev.Time = time.Unix(0, d.I64()).UTC()
+	ev.Agent = d.Str16(noLimit)
+	ev.Operation = Operation(d.U8())
+	ev.Ref.Path = d.Str16(noLimit)
+	ev.Ref.Name = d.Str16(noLimit)
+	ev.Version = d.U32()
+	ev.DelegationID = d.Str16(noLimit)
+	ev.SandboxID = d.Str16(noLimit)
+	ev.Outcome = Outcome(d.U8())
+	ev.Reason = d.Str16(noLimit)
 	switch {
-	case d.err != nil:
+	case d.Err() != nil:
 	case !ev.Operation.valid():
-		d.fail("operation %d", ev.Operation)
+		d.Fail("operation %d", ev.Operation)
 	case !ev.Outcome.valid():
-		d.fail("outcome %d", ev.Outcome)
+		d.Fail("outcome %d", ev.Outcome)
 	case strings.ContainsRune(ev.Agent+ev.Ref.Path+ev.Ref.Name, 0):
-		d.fail("NUL in an id")
+		d.Fail("NUL in an id")
 	}
-	if err := d.finish(); err != nil {
+	if err := finish(&d); err != nil {
 		return nil, err
 	}
 	return ev, nil

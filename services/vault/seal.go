@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/creto-systems/creto/internal/kv"
+	"github.com/creto-systems/creto/internal/wire"
 	"github.com/creto-systems/creto/services/crypto"
 )
 
@@ -71,49 +72,49 @@ type sealRecord struct {
 }
 
 func encodeSealRecord(r *sealRecord) []byte {
-	var e encoder
-	e.u8(recordVersion)
-	e.u8(r.mode)
-	e.raw(r.initID[:])
-	e.u8(r.threshold)
-	e.u8(r.shares)
+	var e wire.Encoder
+	e.U8(recordVersion)
+	e.U8(r.mode)
+	e.Raw(r.initID[:])
+	e.U8(r.threshold)
+	e.U8(r.shares)
 	for _, d := range r.digests {
-		e.raw(d[:])
+		e.Raw(d[:])
 	}
-	e.u32(uint32(len(r.wrapped)))
-	e.raw(r.wrapped)
-	e.i64(r.created)
-	return e.b
+	e.U32(uint32(len(r.wrapped)))
+	e.Raw(r.wrapped)
+	e.I64(r.created)
+	return e
 }
 
 func decodeSealRecord(b []byte) (*sealRecord, error) {
-	d := decoder{b: b}
-	if v := d.u8(); v != recordVersion {
-		d.fail("record version %d", v)
+	d := wire.NewDecoder(b)
+	if v := d.U8(); v != recordVersion {
+		d.Fail("record version %d", v)
 	}
-	r := &sealRecord{mode: d.u8()}
-	copy(r.initID[:], d.take(initIDSize))
-	r.threshold, r.shares = d.u8(), d.u8()
+	r := &sealRecord{mode: d.U8()}
+	copy(r.initID[:], d.Take(initIDSize))
+	r.threshold, r.shares = d.U8(), d.U8()
 	switch r.mode {
 	case modeBackend:
 		if r.threshold != 0 || r.shares != 0 {
-			d.fail("backend seal with shares")
+			d.Fail("backend seal with shares")
 		}
 	case modeShamir:
 		if r.threshold < 1 || r.threshold > r.shares {
-			d.fail("threshold %d of %d shares", r.threshold, r.shares)
+			d.Fail("threshold %d of %d shares", r.threshold, r.shares)
 		}
 	default:
-		d.fail("seal mode %d", r.mode)
+		d.Fail("seal mode %d", r.mode)
 	}
 	for range int(r.shares) {
 		var dg [digestSize]byte
-		copy(dg[:], d.take(digestSize))
+		copy(dg[:], d.Take(digestSize))
 		r.digests = append(r.digests, dg)
 	}
-	r.wrapped = d.take(int(d.u32()))
-	r.created = d.i64()
-	if err := d.finish(); err != nil {
+	r.wrapped = d.Take(int(d.U32()))
+	r.created = d.I64()
+	if err := finish(&d); err != nil {
 		return nil, err
 	}
 	return r, nil
