@@ -39,6 +39,7 @@ func servedWorkload(b *testing.B, w workload, cache bool, conns int) ([]authzv1.
 		Authz:  node.AuthzConfig{ImportPolicies: policies, Entities: filepath.Join(dir, "entities.json"), CacheEnabled: &cache},
 	}
 	cfg.NHI.EntityType = "RegisteredAgent"
+	cfg.Consensus.BindAddress = "127.0.0.1:0" // benchmarks run nodes side by side
 	n, err := node.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	must(b, err)
 	must(b, n.Start())

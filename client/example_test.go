@@ -12,6 +12,7 @@ import (
 
 	"github.com/creto-systems/creto/client"
 	"github.com/creto-systems/creto/node"
+	"github.com/creto-systems/creto/services/consensus"
 )
 
 // An agent platform builds every client from one TOML file and asks a
@@ -122,6 +123,8 @@ func exampleNode() (addr, tlsDir string, stop func()) {
 	n, err := node.Open(context.Background(), node.Config{
 		Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
 		Authz:  node.AuthzConfig{ImportPolicies: "../examples/policies", Entities: "../examples/entities.json", Schema: "../examples/schema.cedarschema"},
+		// Any free port for raft, so examples and tests can run side by side.
+		Consensus: consensus.Config{BindAddress: "127.0.0.1:0"},
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		log.Fatal(err)

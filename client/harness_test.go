@@ -55,6 +55,7 @@ func startNode(t testing.TB, dir string) *testNode {
 		dir = t.TempDir()
 	}
 	cfg := node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second}}
+	cfg.Consensus.BindAddress = "127.0.0.1:0" // test packages run nodes side by side
 	n, err := node.Open(bg, cfg, testLogger())
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/creto-systems/creto/client"
 	"github.com/creto-systems/creto/node"
+	"github.com/creto-systems/creto/services/consensus"
 )
 
 // ruleFile is Prometheus's rule file format.
@@ -312,7 +313,10 @@ func scrape(t *testing.T) map[string]*dto.MetricFamily {
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.Open(ctx, node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}}, log)
+	n, err := node.Open(ctx, node.Config{
+		Server:    node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		Consensus: consensus.Config{BindAddress: "127.0.0.1:0"},
+	}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -199,11 +199,18 @@ func (e *env) creto(name string, withTLS, cache bool) (*served, error) {
 	if err != nil {
 		return nil, err
 	}
+	raftAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	abs, err := filepath.Abs("testdata/creto")
 	if err != nil {
 		return nil, err
 	}
 	vars := []string{
+		// Every node is a raft member; servers started side by side each
+		// need a raft port of their own.
+		"CRETO_CONSENSUS_BIND_ADDRESS=" + raftAddr,
 		"CRETO_SERVER_DATA_DIR=" + dataDir,
 		"CRETO_SERVER_GRPC_ADDR=" + grpcAddr,
 		"CRETO_SERVER_HTTP_ADDR=" + httpAddr,
