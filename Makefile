@@ -9,6 +9,10 @@ BENCH   ?= .
 BENCHTIME ?= 1s
 COUNT   ?= 3
 FUZZTIME ?= 60s
+# Pinned tools (buf, protoc plugins, grpcurl, grpc-health-probe) live here;
+# see "API and tools" below.
+TOOLS   := $(CURDIR)/.tools
+BUF     := $(TOOLS)/buf
 
 .PHONY: all run demo build test test-short bench bench-pdp fuzz lint fmt tools proto proto-baseline clean
 
@@ -75,8 +79,6 @@ lint: $(TOOLS)/buf
 # Code generators and the real gRPC clients the end-to-end tests drive,
 # each pinned and installed into .tools/ (the tests find them there).
 
-TOOLS := $(CURDIR)/.tools
-BUF   := $(TOOLS)/buf
 BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
