@@ -253,3 +253,30 @@ func TestConfigPrint(t *testing.T) {
 		t.Fatalf("bad environment value: %d %s", code, stderr)
 	}
 }
+
+// TestRunANodeTour runs the README's "Run a node" commands against a node
+// started as make run starts it.
+func TestRunANodeTour(t *testing.T) {
+	s := startServer(t, "--schema", exampleSchema)
+	out, err := s.grpcurl(t, "list")
+	for _, svc := range []string{"creto.authz.v1.AuthorizationService", "creto.nhi.v1.NhiService", "creto.memory.v1.MemoryService",
+		"creto.vault.v1.VaultService", "creto.storage.v1.StorageService", "creto.audit.v1.AuditService", "creto.consensus.v1.ConsensusService"} {
+		if err != nil || !strings.Contains(out, svc) {
+			t.Fatalf("list lacks %s: %v\n%s", svc, err, out)
+		}
+	}
+	if out, err := s.grpcurl(t, "-d", `{"agent": {"id": "ci-bot", "type": "AGENT_TYPE_SERVICE", "owner_id": "alice"}}`,
+		"creto.nhi.v1.NhiService/RegisterAgent"); err != nil {
+		t.Fatalf("RegisterAgent: %v\n%s", err, out)
+	}
+	out, err = s.grpcurl(t, "-d", `{"principal": {"id": "ci-bot"}, "action": "read_file", "resource": "File::\"engineering/design.md\""}`,
+		"creto.authz.v1.AuthorizationService/Check")
+	if err != nil || !strings.Contains(out, `"allow"`) || !strings.Contains(out, "files-team-read") {
+		t.Fatalf("read_file: %v\n%s", err, out)
+	}
+	out, err = s.grpcurl(t, "-d", `{"principal": {"id": "ci-bot"}, "action": "network_egress", "resource": "Host::\"evil.example\"", "context": {"port": 443}}`,
+		"creto.authz.v1.AuthorizationService/Check")
+	if err != nil || !strings.Contains(out, `"policyId": "forbid-egress-unlisted"`) {
+		t.Fatalf("network_egress: %v\n%s", err, out)
+	}
+}
