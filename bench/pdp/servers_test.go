@@ -38,14 +38,19 @@ var fixture struct {
 
 // The configurations measured, in the order they are reported. Creto's
 // decision cache is off unless the name says "cached" (its default is on;
-// neither anchor caches decisions).
+// neither anchor caches decisions). Creto audits every decision that is
+// not a plain allow, its default, unless the name says "unaudited" (the
+// anchors keep no decision log: OPA's and Cerbos's are off by default).
 var configs = []struct {
 	name  string
 	start func(e *env, name string) (*served, error)
 }{
-	{"creto/mtls", func(e *env, n string) (*served, error) { return e.creto(n, true, false) }},
-	{"creto/mtls-cached", func(e *env, n string) (*served, error) { return e.creto(n, true, true) }},
-	{"creto/plaintext", func(e *env, n string) (*served, error) { return e.creto(n, false, false) }},
+	{"creto/mtls", func(e *env, n string) (*served, error) { return e.creto(n, cretoOptions{tls: true, audit: true}) }},
+	{"creto/mtls-cached", func(e *env, n string) (*served, error) {
+		return e.creto(n, cretoOptions{tls: true, cache: true, audit: true})
+	}},
+	{"creto/mtls-unaudited", func(e *env, n string) (*served, error) { return e.creto(n, cretoOptions{tls: true}) }},
+	{"creto/plaintext", func(e *env, n string) (*served, error) { return e.creto(n, cretoOptions{audit: true}) }},
 	{"opa/https-mtls", func(e *env, n string) (*served, error) { return e.opa(n, true) }},
 	{"opa/http", func(e *env, n string) (*served, error) { return e.opa(n, false) }},
 	{"cerbos/grpc-mtls", func(e *env, n string) (*served, error) { return e.cerbos(n, true) }},
@@ -185,11 +190,17 @@ func build() (binaries, error) {
 	return b, nil
 }
 
+// cretoOptions are the settings a Creto configuration varies.
+type cretoOptions struct {
+	tls, cache, audit bool
+}
+
 // creto starts `creto serve`, configured through its environment
 // variables, with the workload's policy and entities. NHI's agents get a
 // type of their own so that the workload's Agent entities come from the
 // entity file.
-func (e *env) creto(name string, withTLS, cache bool) (*served, error) {
+func (e *env) creto(name string, o cretoOptions) (*served, error) {
+	withTLS, cache := o.tls, o.cache
 	dataDir := filepath.Join(e.dir, strings.ReplaceAll(name, "/", "-"))
 	grpcAddr, err := freeAddr()
 	if err != nil {
@@ -218,6 +229,7 @@ func (e *env) creto(name string, withTLS, cache bool) (*served, error) {
 		"CRETO_AUTHZ_IMPORT_POLICIES=" + abs,
 		"CRETO_AUTHZ_ENTITIES=" + e.entities,
 		"CRETO_AUTHZ_CACHE_ENABLED=" + fmt.Sprint(cache),
+		"CRETO_AUDIT_DECISIONS=" + map[bool]string{true: "denied", false: "none"}[o.audit],
 		"CRETO_NHI_ENTITY_TYPE=RegisteredAgent",
 	}
 	p, err := e.startCreto(name, vars)
