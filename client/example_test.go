@@ -122,6 +122,8 @@ func exampleNode() (addr, tlsDir string, stop func()) {
 	n, err := node.Open(context.Background(), node.Config{
 		Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
 		Authz:  node.AuthzConfig{ImportPolicies: "../examples/policies", Entities: "../examples/entities.json", Schema: "../examples/schema.cedarschema"},
+		// Raft on a free port, electing itself at once.
+		Consensus: testConsensus(""),
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		log.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"github.com/creto-systems/creto/client"
 	"github.com/creto-systems/creto/internal/pki"
 	"github.com/creto-systems/creto/node"
+	"github.com/creto-systems/creto/services/consensus"
 )
 
 var bg = context.Background()
@@ -54,7 +55,8 @@ func startNode(t testing.TB, dir string) *testNode {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg := node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second}}
+	cfg := node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
+		Consensus: testConsensus("")}
 	n, err := node.Open(bg, cfg, testLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +67,16 @@ func startNode(t testing.TB, dir string) *testNode {
 	tn := &testNode{Node: n, t: t, dir: dir}
 	t.Cleanup(tn.stop)
 	return tn
+}
+
+// testConsensus is a node's [consensus] section for tests: raft on a port
+// the kernel picks (the default, 7400, would collide with any other node
+// on the machine) and timeouts short enough that a one-node cluster elects
+// itself at once rather than after a second. id names a cluster member;
+// join lists the gRPC addresses it joins through.
+func testConsensus(id string, join ...string) consensus.Config {
+	return consensus.Config{NodeID: id, Join: join, BindAddress: "127.0.0.1:0", LogSegmentBytes: 1 << 20,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 25 * time.Millisecond}
 }
 
 func testLogger() *slog.Logger {
