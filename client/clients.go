@@ -13,6 +13,9 @@ type Clients struct {
 	NHI    *NHIClient
 	Memory *MemoryClient
 	Vault  *VaultClient
+
+	Storage *StorageClient
+
 	dialer *dialer
 }
 
@@ -33,6 +36,9 @@ func New(cfg Config, opts ...Option) (*Clients, error) {
 		return nil, errors.Join(err, d.close())
 	}
 	if c.Vault, err = newVault(d, cfg.Transport, cfg.Vault); err != nil {
+		return nil, errors.Join(err, d.close())
+	}
+	if c.Storage, err = newStorage(d, cfg.Transport, cfg.Storage); err != nil {
 		return nil, errors.Join(err, d.close())
 	}
 	return c, nil

@@ -151,11 +151,11 @@ tls_key = "memory.key"
 }
 
 func TestParseConfigRejectsUnknownKeys(t *testing.T) {
-	_, err := ParseConfig([]byte("[authz]\ntimeout = 10\n[vault]\ncache_ttl = 1\n[storage]\nendpoint = \"x:1\"\n"))
+	_, err := ParseConfig([]byte("[authz]\ntimeout = 10\n[vault]\ncache_ttl = 1\n[ledger]\nendpoint = \"x:1\"\n"))
 	if !errors.Is(err, ErrConfig) {
 		t.Fatalf("%v", err)
 	}
-	for _, k := range []string{"authz.timeout", "vault.cache_ttl", "storage"} {
+	for _, k := range []string{"authz.timeout", "vault.cache_ttl", "ledger"} {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("the error does not name %s: %v", k, err)
 		}

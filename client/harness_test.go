@@ -52,11 +52,21 @@ type testNode struct {
 // is shut down at the end of the test unless stop ran first.
 func startNode(t testing.TB, dir string) *testNode {
 	t.Helper()
+	return startNodeWith(t, dir, nil)
+}
+
+// startNodeWith is startNode with mutate adjusting the node's
+// configuration first.
+func startNodeWith(t testing.TB, dir string, mutate func(*node.Config)) *testNode {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
 	cfg := node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
 		Consensus: testConsensus("")}
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	n, err := node.Open(bg, cfg, testLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +122,8 @@ func (tn *testNode) transport(addr string) client.Transport {
 // of the timeouts themselves set the seed's.
 func (tn *testNode) config(addr string) client.Config {
 	cfg := client.Config{Transport: tn.transport(addr)}
-	for _, s := range []*client.ServiceConfig{&cfg.Authz.ServiceConfig, &cfg.NHI.ServiceConfig, &cfg.Memory.ServiceConfig, &cfg.Vault.ServiceConfig} {
+	for _, s := range []*client.ServiceConfig{&cfg.Authz.ServiceConfig, &cfg.NHI.ServiceConfig, &cfg.Memory.ServiceConfig, &cfg.Vault.ServiceConfig,
+		&cfg.Storage.ServiceConfig, &cfg.Audit.ServiceConfig, &cfg.Consensus.ServiceConfig} {
 		s.TimeoutMS, s.ConnectTimeoutMS = 5000, 5000
 	}
 	return cfg
@@ -218,8 +229,7 @@ func (tn *testNode) seed(agents ...string) map[string]string {
 // what the server saw.
 func (tn *testNode) requests(service, method string) float64 {
 	tn.t.Helper()
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tn.roots(), ServerName: "localhost"}}, Timeout: 10 * time.Second}
-	resp, err := hc.Get("https://" + tn.HTTPAddr().String() + "/metrics")
+	resp, err := tn.https().Get("https://" + tn.HTTPAddr().String() + "/metrics")
 	if err != nil {
 		tn.t.Fatal(err)
 	}
@@ -238,6 +248,12 @@ func (tn *testNode) requests(service, method string) float64 {
 		}
 	}
 	return n
+}
+
+// https is an HTTP client that trusts the node's development CA, for its
+// HTTP listener.
+func (tn *testNode) https() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tn.roots(), ServerName: "localhost"}}, Timeout: 10 * time.Second}
 }
 
 // newProxy starts an in-process toxiproxy between the clients and
