@@ -3,6 +3,7 @@ package client_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -358,4 +359,95 @@ func TestChaosRestartUnderLoad(t *testing.T) {
 	if refused < 100 {
 		t.Fatalf("the open circuit refused only %d calls", refused)
 	}
+}
+
+// Consensus answers late or not at all (seed §8.4): a timestamp is
+// retried once, then answered from the client's own clock, flagged, above
+// the consensus timestamps seen; an ordering whose answer was lost is
+// retried with its idempotency key and ordered once.
+func TestChaosConsensus(t *testing.T) {
+	tn := startNode(t, "")
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Consensus = client.ConsensusConfig{ServiceConfig: client.ServiceConfig{Transport: client.Transport{Endpoint: proxy.Listen},
+		TimeoutMS: 300, ConnectTimeoutMS: 5000, RetryBackoffMS: 10, FailureThreshold: 100}} // the seed's one retry
+	c := tn.clients(t, cfg).Consensus
+	retrying := cfg
+	retrying.Consensus.MaxRetries = ptr(3)
+	orderer := tn.clients(t, retrying).Consensus
+
+	seen, err := c.GetTimestamp(bg, 1)
+	if err != nil || !seen.Consensus {
+		t.Fatalf("warm-up: %+v %v", seen, err)
+	}
+	if _, err := orderer.GetTimestamp(bg, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	// Answers 2 s late: the first attempt of an ordering times out after
+	// the node ordered it, and a retry carries the same key.
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 2000}`)
+	base := orderer.Stats().Attempts
+	done := make(chan error, 1)
+	var res client.OrderEventsResult
+	go func() {
+		var err error
+		res, err = orderer.OrderEvents(bg, client.OrderEventsRequest{Events: []client.Event{{ID: "exactly-once"}}})
+		done <- err
+	}()
+	eventually(t, 10*time.Second, "a retry of the ordering", func() bool { return orderer.Stats().Attempts >= base+2 })
+	start := time.Now()
+	r, err := c.GetTimestamp(bg, 2)
+	if elapsed := time.Since(start); err != nil || r.Consensus || r.Warning == "" || !strings.Contains(r.Warning, "timeout") ||
+		r.First.Logical <= seen.First.Logical || elapsed > 1500*time.Millisecond {
+		t.Fatalf("slow consensus: %+v %v in %v", r, err, elapsed)
+	}
+	removeToxic(t, proxy, "slow")
+	if err := <-done; err != nil || !res.Duplicate {
+		t.Fatalf("the retried ordering: %+v %v", res, err)
+	}
+	page, err := orderer.ReadEvents(bg, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copies int
+	for _, e := range page.Events {
+		if e.ID == "exactly-once" {
+			copies++
+			if e.Sequence != res.Events[0].Sequence {
+				t.Fatalf("ordered at %d, answered %d", e.Sequence, res.Events[0].Sequence)
+			}
+		}
+	}
+	if copies != 1 {
+		t.Fatalf("the event was ordered %d times", copies)
+	}
+
+	// Unreachable: one retry, then the local clock; ordering fails.
+	proxy.Stop()
+	before := c.Stats()
+	local, err := c.GetTimestamp(bg, 1)
+	if err != nil || local.Consensus || !strings.Contains(local.Warning, "unavailable") || local.First.Logical <= r.At(1).Logical {
+		t.Fatalf("consensus unreachable: %+v %v", local, err)
+	}
+	if s := c.Stats(); s.Attempts-before.Attempts != 2 || s.Fallbacks-before.Fallbacks != 1 {
+		t.Fatalf("retry once, then fall back: %+v", s)
+	}
+	if _, err := c.OrderEvents(bg, client.OrderEventsRequest{Events: []client.Event{{ID: "lost"}}}); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("ordering while unreachable: %v", err)
+	}
+	// Without the fallback, the error itself.
+	strict := cfg
+	strict.Consensus.LocalFallback = new(bool)
+	if _, err := tn.clients(t, strict).Consensus.GetTimestamp(bg, 1); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("local_fallback = false: %v", err)
+	}
+
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "consensus timestamps again", func() bool {
+		r, err := c.GetTimestamp(bg, 1)
+		return err == nil && r.Consensus
+	})
 }

@@ -14,7 +14,8 @@ type Clients struct {
 	Memory *MemoryClient
 	Vault  *VaultClient
 
-	Storage *StorageClient
+	Storage   *StorageClient
+	Consensus *ConsensusClient
 
 	dialer *dialer
 }
@@ -39,6 +40,9 @@ func New(cfg Config, opts ...Option) (*Clients, error) {
 		return nil, errors.Join(err, d.close())
 	}
 	if c.Storage, err = newStorage(d, cfg.Transport, cfg.Storage); err != nil {
+		return nil, errors.Join(err, d.close())
+	}
+	if c.Consensus, err = newConsensus(d, cfg.Transport, cfg.Consensus); err != nil {
 		return nil, errors.Join(err, d.close())
 	}
 	return c, nil

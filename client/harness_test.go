@@ -41,11 +41,13 @@ func TestMain(m *testing.M) {
 }
 
 // testNode is a real node serving on loopback ports the kernel chose,
-// with its own data directory and development PKI.
+// with its own data directory and a development PKI (its own, or the one
+// it shares with the cluster it joined).
 type testNode struct {
 	*node.Node
 	t   testing.TB
 	dir string
+	pki string
 }
 
 // startNode opens and starts a node on dir (a fresh one when empty); it
@@ -74,7 +76,10 @@ func startNodeWith(t testing.TB, dir string, mutate func(*node.Config)) *testNod
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	tn := &testNode{Node: n, t: t, dir: dir}
+	tn := &testNode{Node: n, t: t, dir: dir, pki: cfg.Server.PKIDir}
+	if tn.pki == "" {
+		tn.pki = filepath.Join(dir, "tls")
+	}
 	t.Cleanup(tn.stop)
 	return tn
 }
@@ -107,7 +112,7 @@ func (tn *testNode) stop() {
 	tn.Node = nil
 }
 
-func (tn *testNode) tlsFile(name string) string { return filepath.Join(tn.dir, "tls", name) }
+func (tn *testNode) tlsFile(name string) string { return filepath.Join(tn.pki, name) }
 
 // transport reaches the node at addr (its own, or a proxy's) as the
 // development operator.
