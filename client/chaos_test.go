@@ -1,8 +1,12 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +14,7 @@ import (
 	"time"
 
 	"github.com/creto-systems/creto/client"
+	"github.com/creto-systems/creto/internal/pki"
 )
 
 // The seed's chaos tests (§11.4), with faults injected into real TCP
@@ -450,4 +455,210 @@ func TestChaosConsensus(t *testing.T) {
 		r, err := c.GetTimestamp(bg, 1)
 		return err == nil && r.Consensus
 	})
+}
+
+// The audit log goes away — disconnected, then the node killed and
+// restarted on its data directory — and comes back, and every event
+// emitted meanwhile arrives once, in order (seed §11.4: "audit down,
+// nothing lost once it returns"); Emit never waits for it. Then answers
+// are lost after the node logged the batches: the logger finds them in
+// the log rather than sending them twice.
+func TestChaosAuditDown(t *testing.T) {
+	dir := t.TempDir()
+	a := startNode(t, dir)
+	proxy := newProxy(t, a.GRPCAddr().String())
+	cfg := a.config(a.GRPCAddr().String())
+	cfg.Audit = client.AuditConfig{ServiceConfig: client.ServiceConfig{Transport: client.Transport{Endpoint: proxy.Listen},
+		TimeoutMS: 300, ConnectTimeoutMS: 5000, ResetTimeoutSeconds: 1}, SpoolPath: filepath.Join(t.TempDir(), "audit.spool"), BatchSize: 50}
+	c := a.clients(t, cfg).Audit
+
+	var want []string
+	var slowest time.Duration
+	emit := func(n int) {
+		for range n {
+			what := fmt.Sprint("e", len(want))
+			start := time.Now()
+			if err := c.Emit(bg, event(what, len(want)%10 == 0)); err != nil {
+				t.Fatal(err)
+			}
+			slowest = max(slowest, time.Since(start))
+			want = append(want, what)
+		}
+	}
+	emit(100)
+	if err := c.Flush(bg); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Stop() // disconnected
+	downAt := time.Now()
+	emit(500)
+	eventually(t, 10*time.Second, "the logger sees the log down", func() bool { return c.LoggerStats().Unavailable })
+	a.stop() // and the node killed
+	emit(200)
+	if s := c.LoggerStats(); s.Waiting != 700 || s.SpoolWaiting != 70 || s.Delivered != 100 {
+		t.Fatalf("while down: %+v", s)
+	}
+
+	b := startNode(t, dir)
+	proxy.Upstream = b.GRPCAddr().String()
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	replay := time.Since(back)
+	reader := b.clients(t, b.config(b.GRPCAddr().String())).Audit
+	if got := platformEvents(t, reader); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("after the outage the log holds %d events, want %d in order", len(got), len(want))
+	}
+	s := c.LoggerStats()
+	t.Logf("outage %v: 700 events emitted (70 critical), slowest Emit %v; the log back, all delivered in %v; %+v",
+		back.Sub(downAt).Round(time.Millisecond), slowest, replay.Round(time.Millisecond), s)
+	if s.Dropped != 0 || s.Delivered != 800 || s.Waiting != 0 || slowest > 50*time.Millisecond {
+		t.Fatalf("stats %+v, slowest Emit %v", s, slowest)
+	}
+
+	// Answers 700 ms late, over the 300 ms timeout: the node logs each
+	// batch, the client cannot tell. Once answers flow again, it finds
+	// them in the log.
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 700}`)
+	emit(60)
+	eventually(t, 10*time.Second, "a batch with a lost answer", func() bool { return c.LoggerStats().Unavailable })
+	emit(40)
+	time.Sleep(time.Second)
+	removeToxic(t, proxy, "slow")
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := platformEvents(t, reader); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("after lost answers the log holds %d events, want %d in order", len(got), len(want))
+	}
+	s = c.LoggerStats()
+	t.Logf("lost answers: %+v", s)
+	if s.Relogged == 0 || s.Delivered+s.Relogged != 900 {
+		t.Fatalf("the batches whose answers were lost were not found in the log: %+v", s)
+	}
+}
+
+// While the log is down and buffer_size ordinary events wait, the oldest
+// ordinary one is dropped and counted for each new one (seed §13.1);
+// critical events are never dropped.
+func TestChaosAuditBufferFull(t *testing.T) {
+	tn := startNode(t, "")
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Audit = client.AuditConfig{ServiceConfig: client.ServiceConfig{Transport: client.Transport{Endpoint: proxy.Listen},
+		ConnectTimeoutMS: 5000, ResetTimeoutSeconds: 1}, SpoolPath: filepath.Join(t.TempDir(), "audit.spool"), BufferSize: 10}
+	c := tn.clients(t, cfg).Audit
+	proxy.Stop()
+	var want []string
+	for i := range 30 {
+		critical := i%3 == 0
+		what := fmt.Sprint("e", i)
+		if err := c.Emit(bg, event(what, critical)); err != nil {
+			t.Fatal(err)
+		}
+		// The 10 critical events and the 10 newest ordinary ones stay.
+		if critical || i >= 15 {
+			want = append(want, what)
+		}
+	}
+	// (A batch the writer has taken is out of the buffer until its send
+	// fails; then it is the oldest again.)
+	eventually(t, 5*time.Second, "the 10 oldest ordinary events dropped", func() bool {
+		s := c.LoggerStats()
+		return s.Dropped == 10 && s.Waiting == 20 && s.SpoolWaiting == 10
+	})
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := platformEvents(t, c); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("logged %v, want %v", got, want)
+	}
+}
+
+// crashChildEnv carries a client configuration to the test binary run as
+// a child process that emits audit events and is killed.
+const crashChildEnv = "CRETO_TEST_AUDIT_CRASH_CHILD"
+
+// crashChild is the child: it emits 20 critical and 5 ordinary events to
+// a log it cannot reach, waits until its spool file stops growing, and
+// kills itself — no Close, no flush.
+func crashChild(config string) {
+	cfg, err := client.ParseConfig([]byte(config))
+	if err != nil {
+		panic(err)
+	}
+	c, err := client.NewAuditClient(cfg.Audit, client.WithLogger(testLogger()))
+	if err != nil {
+		panic(err)
+	}
+	for i := range 25 {
+		if err := c.Emit(bg, event(fmt.Sprint("e", i), i < 20)); err != nil {
+			panic(err)
+		}
+	}
+	var last int64 = -1
+	for stable := 0; stable < 5; time.Sleep(10 * time.Millisecond) {
+		fi, err := os.Stat(cfg.Audit.SpoolPath)
+		if err != nil {
+			panic(err)
+		}
+		if fi.Size() > 0 && fi.Size() == last {
+			stable++
+		} else {
+			stable, last = 0, fi.Size()
+		}
+	}
+	self, _ := os.FindProcess(os.Getpid())
+	self.Kill()
+	select {}
+}
+
+// A process killed while the log was down leaves its critical events in
+// its spool, and the next process with the same spool delivers them, in
+// order; its ordinary events, held in memory only, are gone.
+func TestChaosAuditSpoolSurvivesCrash(t *testing.T) {
+	tn := startNode(t, "")
+	dead := newProxy(t, tn.GRPCAddr().String())
+	dead.Stop() // nothing listens there
+	spool := filepath.Join(t.TempDir(), "audit.spool")
+	config := fmt.Sprintf("[audit]\nendpoint = %q\ntls_ca = %q\ntls_cert = %q\ntls_key = %q\ntls_server_name = \"localhost\"\nspool_path = %q\n",
+		dead.Listen, tn.tlsFile(pki.CACert), tn.tlsFile(pki.DefaultOperator+".crt"), tn.tlsFile(pki.DefaultOperator+".key"), spool)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+config)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Success() {
+		t.Fatalf("the child was not killed: %v\n%s", err, out)
+	}
+
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Audit.SpoolPath = spool
+	c := tn.clients(t, cfg).Audit
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 20 {
+		want = append(want, fmt.Sprint("e", i))
+	}
+	if got := platformEvents(t, c); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("after the crash the log holds %v", got)
+	}
+	if s := c.LoggerStats(); s.Delivered != 20 || s.Relogged != 0 {
+		t.Fatalf("stats %+v", s)
+	}
 }

@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -210,5 +209,5 @@ func TestConsensusCluster(t *testing.T) {
 		rep := client.CheckHealth(bg, map[string]client.HealthChecker{"consensus": c, "crypto": client.CryptoHealth{}})
 		return rep.Status == client.Degraded && rep.Services["consensus"].Status == client.Unhealthy
 	})
-	t.Log(fmt.Sprintf("timestamps: %d (leader %s), %d (after it died), %d local", r.First.Logical, oldLeader, last.First.Logical, local.First.Logical))
+	t.Logf("timestamps: %d (leader %s), %d (after it died), %d local", r.First.Logical, oldLeader, last.First.Logical, local.First.Logical)
 }

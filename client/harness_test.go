@@ -37,6 +37,9 @@ var bg = context.Background()
 func TestMain(m *testing.M) {
 	flag.Parse()
 	slog.SetDefault(testLogger())
+	if cfg := os.Getenv(crashChildEnv); cfg != "" {
+		crashChild(cfg)
+	}
 	os.Exit(m.Run())
 }
 
