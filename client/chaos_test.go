@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -660,5 +661,92 @@ func TestChaosAuditSpoolSurvivesCrash(t *testing.T) {
 	}
 	if s := c.LoggerStats(); s.Delivered != 20 || s.Relogged != 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// Storage degrades partially (seed §13.3): when it is slow or gone the
+// client returns errors and serves nothing from a cache; reads are
+// retried, stores are not; a stream that stalls fails at its next message
+// with ErrTimeout, never io.EOF; a delete whose answer was lost is
+// retried, and the retry that finds nothing reports success.
+func TestChaosStorage(t *testing.T) {
+	tn := startNode(t, "")
+	tn.seed("bot")
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Storage = client.StorageConfig{ServiceConfig: client.ServiceConfig{Transport: client.Transport{Endpoint: proxy.Listen},
+		TimeoutMS: 300, ConnectTimeoutMS: 5000, MaxRetries: ptr(2), RetryBackoffMS: 10, FailureThreshold: 100}}
+	c := tn.clients(t, cfg).Storage
+	obj := func(key string) client.StoreObjectRequest {
+		return client.StoreObjectRequest{Requester: "bot", Ref: client.StorageRef{Bucket: "b", Key: key}, Classification: client.Artifact}
+	}
+	small, err := c.Store(bg, obj("small"), []byte("build log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := c.StoreStream(bg, obj("big"), chacha(3, 8<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := client.ObjectRequest{Requester: "bot", Ref: small.Ref}
+	if o, err := c.Retrieve(bg, read); err != nil || string(o.Data) != "build log" {
+		t.Fatalf("warm-up: %v", err)
+	}
+
+	// Answers a second late.
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 1000}`)
+	retrieves, stores := tn.requests("storage", "Retrieve"), tn.requests("storage", "Store")
+	var ce *client.Error
+	o, err := c.Retrieve(bg, read)
+	if !errors.As(err, &ce) || ce.Kind != client.ErrTimeout || ce.Attempts != 3 || o.Data != nil {
+		t.Fatalf("slow retrieve: %v %+v", err, o)
+	}
+	if _, err := c.Store(bg, obj("during"), []byte("x")); !errors.As(err, &ce) || ce.Kind != client.ErrTimeout || ce.Attempts != 1 {
+		t.Fatalf("slow store: %v", err)
+	}
+	eventually(t, 5*time.Second, "the node answering the calls", func() bool {
+		return tn.requests("storage", "Retrieve") == retrieves+3 && tn.requests("storage", "Store") == stores+1
+	})
+	removeToxic(t, proxy, "slow")
+
+	// A stream that stalls mid-way.
+	r, err := c.RetrieveStream(bg, client.ObjectRequest{Requester: "bot", Ref: big.Ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1<<20)
+	if _, err := io.ReadFull(r, first); err != nil {
+		t.Fatal(err)
+	}
+	addToxic(t, proxy, "stall", "timeout", "downstream", `{"timeout": 0}`)
+	start := time.Now()
+	n, err := io.Copy(io.Discard, r)
+	if !errors.Is(err, client.ErrTimeout) || n+1<<20 >= 8<<20 || time.Since(start) > 5*time.Second {
+		t.Fatalf("a stalled stream: %d more bytes, then %v after %v", n, err, time.Since(start))
+	}
+	r.Close()
+	removeToxic(t, proxy, "stall")
+
+	// A delete whose answer is lost: retried, and the retry finds nothing.
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 1000}`)
+	base := c.Stats().Attempts
+	done := make(chan error, 1)
+	go func() { done <- c.Delete(bg, client.ObjectRequest{Requester: "bot", Ref: client.StorageRef{Bucket: "b", Key: "small"}}) }()
+	eventually(t, 10*time.Second, "the delete retried", func() bool { return c.Stats().Attempts >= base+2 })
+	removeToxic(t, proxy, "slow")
+	if err := <-done; err != nil {
+		t.Fatalf("a retried delete: %v", err)
+	}
+
+	// Gone: errors at once, nothing cached.
+	proxy.Stop()
+	if o, err := c.Retrieve(bg, client.ObjectRequest{Requester: "bot", Ref: big.Ref}); !errors.Is(err, client.ErrUnavailable) || o.Data != nil {
+		t.Fatalf("retrieve while storage is gone: %v", err)
+	}
+	if _, err := c.Store(bg, obj("gone"), []byte("x")); !errors.As(err, &ce) || !errors.Is(err, client.ErrUnavailable) || ce.Attempts != 1 {
+		t.Fatalf("store while storage is gone: %v", err)
+	}
+	if s := c.Stats(); s.Fallbacks != 0 {
+		t.Fatalf("storage never falls back: %+v", s)
 	}
 }
