@@ -731,7 +731,9 @@ func TestChaosStorage(t *testing.T) {
 	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 1000}`)
 	base := c.Stats().Attempts
 	done := make(chan error, 1)
-	go func() { done <- c.Delete(bg, client.ObjectRequest{Requester: "bot", Ref: client.StorageRef{Bucket: "b", Key: "small"}}) }()
+	go func() {
+		done <- c.Delete(bg, client.ObjectRequest{Requester: "bot", Ref: client.StorageRef{Bucket: "b", Key: "small"}})
+	}()
 	eventually(t, 10*time.Second, "the delete retried", func() bool { return c.Stats().Attempts >= base+2 })
 	removeToxic(t, proxy, "slow")
 	if err := <-done; err != nil {
