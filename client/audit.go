@@ -351,8 +351,16 @@ func (c *AuditClient) GetCheckpoint(ctx context.Context) (SignedCheckpoint, erro
 	return SignedCheckpoint{Note: resp.GetSignedNote(), Checkpoint: checkpointFrom(resp.GetCheckpoint())}, nil
 }
 
-// Health reports the audit service's health (seed health).
-func (c *AuditClient) Health(ctx context.Context) Health { return c.svc.health(ctx) }
+// Health reports the audit service's health (seed health), and the
+// logger's: a service that serves while the logger cannot deliver to it
+// (a caller the node refuses, say) is degraded.
+func (c *AuditClient) Health(ctx context.Context) Health {
+	h := c.svc.health(ctx)
+	if st := c.LoggerStats(); h.Status == Healthy && st.Unavailable {
+		h.Status, h.Reason = Degraded, fmt.Sprintf("the logger cannot deliver: %d events waiting", st.Waiting)
+	}
+	return h
+}
 
 // Stats returns the client's counters; LoggerStats the logger's.
 func (c *AuditClient) Stats() Stats { return c.svc.Stats() }

@@ -1,13 +1,16 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
 	"github.com/creto-systems/creto/client"
 )
 
@@ -203,4 +206,61 @@ func fullContext() map[string]string {
 		m[fmt.Sprint("k", i)] = "v"
 	}
 	return m
+}
+
+// A caller the node stops accepting — here an agent whose token was
+// revoked — is an outage to wait out, not a reason to drop events: they
+// wait, the audit client's health says so, and once the token is renewed
+// they reach the log in order.
+func TestAuditLoggerWaitsOutRefusedCallers(t *testing.T) {
+	tn := startNode(t, "")
+	tokens := tn.seed("payments")
+	var token atomic.Value
+	token.Store(tokens["payments"])
+	cfg := tn.agentConfig(tn.GRPCAddr().String())
+	cfg.Audit.ResetTimeoutSeconds = 1
+	c := tn.clients(t, cfg, client.WithTokenSource(func(context.Context) (string, error) { return token.Load().(string), nil })).Audit
+	agentEvent := func(what string) client.AuditEvent {
+		return client.AuditEvent{Record: client.AuditRecord{What: what, Outcome: client.OutcomeSuccess, Source: "platform"}}
+	}
+	if err := c.Emit(bg, agentEvent("before")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(bg); err != nil {
+		t.Fatal(err)
+	}
+
+	ids := nhiv1.NewNhiServiceClient(tn.operator())
+	if _, err := ids.RevokeToken(bg, &nhiv1.RevokeTokenRequest{Token: tokens["payments"]}); err != nil {
+		t.Fatal(err)
+	}
+	for _, what := range []string{"during-1", "during-2"} {
+		if err := c.Emit(bg, agentEvent(what)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "the logger waiting", func() bool { return c.LoggerStats().Unavailable })
+	if h := c.Health(bg); h.Status != client.Degraded || !strings.Contains(h.Reason, "cannot deliver: 2 events waiting") {
+		t.Fatalf("health while the logger waits: %+v", h)
+	}
+
+	issued, err := ids.IssueToken(bg, &nhiv1.IssueTokenRequest{AgentId: "payments"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token.Store(issued.GetToken())
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := platformEvents(t, c); strings.Join(got, ",") != "before,during-1,during-2" {
+		t.Fatalf("logged %v", got)
+	}
+	if s := c.LoggerStats(); s.Refused != 0 || s.Dropped != 0 || s.Delivered != 3 {
+		t.Fatalf("stats %+v", s)
+	}
+	if h := c.Health(bg); h.Status != client.Healthy {
+		t.Fatalf("health after: %+v", h)
+	}
 }
