@@ -45,7 +45,7 @@ type Stats struct {
 	Rejected uint64
 	// Fallbacks is how many answers the client gave that the service did
 	// not: a fail-secure denial, a cached decision or secret, an empty
-	// memory context.
+	// memory context, a local timestamp.
 	Fallbacks uint64
 	// Breaker is the circuit's state: "closed", "half-open", "open", or
 	// "disabled".
