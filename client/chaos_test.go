@@ -404,10 +404,12 @@ func TestChaosConsensus(t *testing.T) {
 	eventually(t, 10*time.Second, "a retry of the ordering", func() bool { return orderer.Stats().Attempts >= base+2 })
 	start := time.Now()
 	r, err := c.GetTimestamp(bg, 2)
-	if elapsed := time.Since(start); err != nil || r.Consensus || r.Warning == "" || !strings.Contains(r.Warning, "timeout") ||
+	elapsed := time.Since(start)
+	if err != nil || r.Consensus || r.Warning == "" || !strings.Contains(r.Warning, "timeout") ||
 		r.First.Logical <= seen.First.Logical || elapsed > 1500*time.Millisecond {
 		t.Fatalf("slow consensus: %+v %v in %v", r, err, elapsed)
 	}
+	t.Logf("consensus 2 s late, timeout_ms 300: a local timestamp after %v (two attempts)", elapsed.Round(time.Millisecond))
 	removeToxic(t, proxy, "slow")
 	if err := <-done; err != nil || !res.Duplicate {
 		t.Fatalf("the retried ordering: %+v %v", res, err)
@@ -432,7 +434,9 @@ func TestChaosConsensus(t *testing.T) {
 	// Unreachable: one retry, then the local clock; ordering fails.
 	proxy.Stop()
 	before := c.Stats()
+	start = time.Now()
 	local, err := c.GetTimestamp(bg, 1)
+	t.Logf("consensus unreachable: a local timestamp after %v", time.Since(start).Round(time.Microsecond))
 	if err != nil || local.Consensus || !strings.Contains(local.Warning, "unavailable") || local.First.Logical <= r.At(1).Logical {
 		t.Fatalf("consensus unreachable: %+v %v", local, err)
 	}
