@@ -2,6 +2,7 @@ package secret_test
 
 import (
 	"bytes"
+	"go/build"
 	"testing"
 
 	"github.com/creto-systems/creto/secret"
@@ -86,5 +87,19 @@ func TestWrap(t *testing.T) {
 	v.Destroy()
 	if !bytes.Equal(b, make([]byte, len(plaintext))) {
 		t.Fatal("Destroy did not wipe the wrapped bytes")
+	}
+}
+
+// The package stays a leaf: the clients import it, and it must not bring
+// anything of the node's (its store, its services) into their binaries.
+func TestLeaf(t *testing.T) {
+	pkg, err := build.Default.ImportDir(".", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range pkg.Imports {
+		if imp != "fmt" && imp != "log/slog" {
+			t.Errorf("secret imports %s", imp)
+		}
 	}
 }
