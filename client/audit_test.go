@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	auditv1 "github.com/creto-systems/creto/api/creto/audit/v1"
 	nhiv1 "github.com/creto-systems/creto/api/creto/nhi/v1"
 	"github.com/creto-systems/creto/client"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Records logged, queried, proved and verified through the client.
@@ -197,6 +201,61 @@ func TestAuditLogger(t *testing.T) {
 	noSpool := tn.clients(t, tn.config(tn.GRPCAddr().String())).Audit
 	if err := noSpool.Emit(bg, event("x", true)); !errors.Is(err, client.ErrFailedPrecondition) {
 		t.Fatalf("critical without a spool: %v", err)
+	}
+}
+
+// When a batch is refused and its events go one by one, an answer lost
+// for one of them leaves only that one to look for in the log: the events
+// after it were never sent and must still be, in order.
+func TestAuditLoggerLostAnswerInsideARefusedBatch(t *testing.T) {
+	tn := startNode(t, "")
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Audit.SpoolPath = filepath.Join(t.TempDir(), "audit.spool")
+	cfg.Audit.TimeoutMS = 300
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var calls, lost atomic.Int32
+	intercept := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if method != auditv1.AuditService_LogBatch_FullMethodName {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-gate
+		}
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		recs := req.(*auditv1.LogBatchRequest).GetRecords()
+		if err == nil && len(recs) == 1 && recs[0].GetWhat() == "lost" && lost.Add(1) == 1 {
+			return status.Error(codes.DeadlineExceeded, "the answer was lost")
+		}
+		return err
+	}
+	c := tn.clients(t, cfg, client.WithDialOptions(grpc.WithChainUnaryInterceptor(intercept))).Audit
+
+	if err := c.Emit(bg, event("before", false)); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // the first batch carries "before" alone; the rest wait behind it
+	bad := event("refused", false)
+	bad.Record.Source = "vault" // the node's own
+	for _, ev := range []client.AuditEvent{bad, event("lost", true), event("after-1", false), event("after-2", true)} {
+		if err := c.Emit(bg, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(gate)
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lost.Load() != 1 {
+		t.Fatalf("the lost answer was never staged: %d", lost.Load())
+	}
+	if got := platformEvents(t, c); strings.Join(got, ",") != "before,lost,after-1,after-2" {
+		t.Fatalf("logged %v", got)
+	}
+	if s := c.LoggerStats(); s.Refused != 1 || s.Relogged != 1 || s.Delivered != 3 || s.Dropped != 0 || s.SpoolWaiting != 0 {
+		t.Fatalf("stats %+v", s)
 	}
 }
 

@@ -281,7 +281,7 @@ func (l *auditLogger) deliver() bool {
 				return false
 			}
 		default:
-			l.hold(batch, err)
+			l.hold(batch, nil, err)
 			return false
 		}
 	}
@@ -346,7 +346,7 @@ func (l *auditLogger) sendEach(batch []*pending) bool {
 			l.log.Error("creto client: audit: the log refused an event; dropping it", "what", quote(p.rec.GetWhat()), "err", reason(err))
 			l.settle(batch[i:i+1], &l.refused)
 		default:
-			l.hold(batch[i:], err)
+			l.hold(batch[i:i+1], batch[i+1:], err)
 			return false
 		}
 	}
@@ -377,32 +377,35 @@ func (l *auditLogger) settle(batch []*pending, counter *atomic.Uint64) {
 	}
 }
 
-// hold deals with a batch the log did not take. One that may have been
-// logged is kept as it is, to look for in the log before anything else
-// is sent. One that certainly was not goes back to the front of the
-// queues, where its ordinary events are again the oldest, the first
-// dropped if the buffer overflows while the log is down.
-func (l *auditLogger) hold(batch []*pending, err error) {
+// hold deals with events the log did not take: sent, the ones the failed
+// call carried, and rest, the ones after them not sent yet. If the call
+// may have logged them, sent is kept as it is, to look for in the log
+// before anything else is sent; otherwise it goes back too. What goes
+// back goes to the front of the queues, where its ordinary events are
+// again the oldest, the first dropped if the buffer overflows while the
+// log is down.
+func (l *auditLogger) hold(sent, rest []*pending, err error) {
 	l.mu.Lock()
+	back := rest
 	if maybeApplied(err) {
-		l.held, l.unsure, l.unsureAt = batch, true, time.Now()
+		l.held, l.unsure, l.unsureAt = sent, true, time.Now()
 	} else {
-		l.held = nil
-		var ordinary, critical []*pending
-		for _, p := range batch {
-			if p.critical {
-				critical = append(critical, p)
-			} else {
-				ordinary = append(ordinary, p)
-			}
+		l.held, back = nil, append(sent, rest...)
+	}
+	var ordinary, critical []*pending
+	for _, p := range back {
+		if p.critical {
+			critical = append(critical, p)
+		} else {
+			ordinary = append(ordinary, p)
 		}
-		l.ordinary = append(ordinary, l.ordinary...)
-		l.critical = append(critical, l.critical...)
-		for len(l.ordinary) > l.bufSize {
-			l.ordinary[0] = nil
-			l.ordinary = l.ordinary[1:]
-			l.dropped.Add(1)
-		}
+	}
+	l.ordinary = append(ordinary, l.ordinary...)
+	l.critical = append(critical, l.critical...)
+	for len(l.ordinary) > l.bufSize {
+		l.ordinary[0] = nil
+		l.ordinary = l.ordinary[1:]
+		l.dropped.Add(1)
 	}
 	l.mu.Unlock()
 	l.failed(err)
