@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/sony/gobreaker/v2"
@@ -21,7 +22,13 @@ type service struct {
 	pol     policy
 	breaker *gobreaker.CircuitBreaker[struct{}] // nil when disabled
 	log     *slog.Logger
+	// counters are shared with the service's other targets (at): a
+	// consensus client that follows the leader counts every call once.
+	*counters
+}
 
+// counters are a service's Stats counts.
+type counters struct {
 	calls, attempts, rejected, fallbacks atomic.Uint64
 }
 
@@ -38,7 +45,7 @@ type Stats struct {
 	Rejected uint64
 	// Fallbacks is how many answers the client gave that the service did
 	// not: a fail-secure denial, a cached decision or secret, an empty
-	// memory context.
+	// memory context, a local timestamp.
 	Fallbacks uint64
 	// Breaker is the circuit's state: "closed", "half-open", "open", or
 	// "disabled".
@@ -46,7 +53,7 @@ type Stats struct {
 }
 
 func newService(name, grpcName string, c *conn, p policy, log *slog.Logger) *service {
-	s := &service{name: name, grpc: grpcName, conn: c, pol: p, log: log}
+	s := &service{name: name, grpc: grpcName, conn: c, pol: p, log: log, counters: &counters{}}
 	if p.breaker {
 		s.breaker = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 			Name:        name,
@@ -65,6 +72,15 @@ func newService(name, grpcName string, c *conn, p policy, log *slog.Logger) *ser
 	return s
 }
 
+// at returns the service reached at another target — a consensus leader a
+// follower named — over connection c: its own connection and address, the
+// same policy, circuit breaker and counters otherwise.
+func (s *service) at(c *conn, target string) *service {
+	t := *s
+	t.conn, t.pol.target = c, target
+	return &t
+}
+
 // Stats returns the client's counters and its circuit's state.
 func (s *service) Stats() Stats {
 	st := Stats{Calls: s.calls.Load(), Attempts: s.attempts.Load(), Rejected: s.rejected.Load(),
@@ -81,6 +97,19 @@ func (s *service) Stats() Stats {
 // backoff only when retry is set and the failure is retryable. retry is
 // for reads, and for writes the node cannot apply twice.
 func call[T any](ctx context.Context, s *service, method string, retry bool, rpc func(context.Context) (T, error)) (T, error) {
+	return send(ctx, s, method, retry, s.pol.timeout, rpc)
+}
+
+// stream is call for a streaming RPC: no deadline bounds an attempt as a
+// whole — a gigabyte takes longer than timeout_ms — so rpc bounds each
+// message itself (a watchdog), and the context it gets lives as long as
+// the caller's, for a stream it hands back open.
+func stream[T any](ctx context.Context, s *service, method string, retry bool, rpc func(context.Context) (T, error)) (T, error) {
+	return send(ctx, s, method, retry, 0, rpc)
+}
+
+// send is call and stream: timeout bounds each attempt, 0 not at all.
+func send[T any](ctx context.Context, s *service, method string, retry bool, timeout time.Duration, rpc func(context.Context) (T, error)) (T, error) {
 	s.calls.Add(1)
 	var zero T
 	if err := ctx.Err(); err != nil {
@@ -97,7 +126,7 @@ func call[T any](ctx context.Context, s *service, method string, retry bool, rpc
 			attempts++
 			s.attempts.Add(1)
 			var err error
-			out, err = attempt(ctx, s, method, rpc)
+			out, err = attempt(ctx, s, method, timeout, rpc)
 			return struct{}{}, err
 		}
 		var err error
@@ -135,14 +164,19 @@ func retryable(err error) bool {
 	return errors.As(err, &e) && e.Retryable() && !errors.Is(e.Kind, ErrCircuitOpen)
 }
 
-// attempt is one try: a connection, then the RPC under timeout_ms.
-func attempt[T any](ctx context.Context, s *service, method string, rpc func(context.Context) (T, error)) (T, error) {
+// attempt is one try: a connection, then the RPC under timeout (none when
+// 0).
+func attempt[T any](ctx context.Context, s *service, method string, timeout time.Duration, rpc func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := s.ready(ctx, method); err != nil {
 		return zero, err
 	}
-	actx, cancel := context.WithTimeout(ctx, s.pol.timeout)
-	defer cancel()
+	actx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	v, err := rpc(actx)
 	if err != nil {
 		return zero, decode(ctx, s.name, method, err)

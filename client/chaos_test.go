@@ -1,14 +1,21 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/creto-systems/creto/client"
+	"github.com/creto-systems/creto/internal/pki"
 )
 
 // The seed's chaos tests (§11.4), with faults injected into real TCP
@@ -357,5 +364,395 @@ func TestChaosRestartUnderLoad(t *testing.T) {
 	}
 	if refused < 100 {
 		t.Fatalf("the open circuit refused only %d calls", refused)
+	}
+}
+
+// Consensus answers late or not at all (seed §8.4): a timestamp is
+// retried once, then answered from the client's own clock, flagged, above
+// the consensus timestamps seen; an ordering whose answer was lost is
+// retried with its idempotency key and ordered once.
+func TestChaosConsensus(t *testing.T) {
+	tn := startNode(t, "")
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Consensus = client.ConsensusConfig{ServiceConfig: client.ServiceConfig{Transport: client.Transport{Endpoint: proxy.Listen},
+		TimeoutMS: 300, ConnectTimeoutMS: 5000, RetryBackoffMS: 10, FailureThreshold: 100}} // the seed's one retry
+	c := tn.clients(t, cfg).Consensus
+	retrying := cfg
+	retrying.Consensus.MaxRetries = ptr(3)
+	orderer := tn.clients(t, retrying).Consensus
+
+	seen, err := c.GetTimestamp(bg, 1)
+	if err != nil || !seen.Consensus {
+		t.Fatalf("warm-up: %+v %v", seen, err)
+	}
+	if _, err := orderer.GetTimestamp(bg, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	// Answers 2 s late: the first attempt of an ordering times out after
+	// the node ordered it, and a retry carries the same key.
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 2000}`)
+	base := orderer.Stats().Attempts
+	done := make(chan error, 1)
+	var res client.OrderEventsResult
+	go func() {
+		var err error
+		res, err = orderer.OrderEvents(bg, client.OrderEventsRequest{Events: []client.Event{{ID: "exactly-once"}}})
+		done <- err
+	}()
+	eventually(t, 10*time.Second, "a retry of the ordering", func() bool { return orderer.Stats().Attempts >= base+2 })
+	start := time.Now()
+	r, err := c.GetTimestamp(bg, 2)
+	elapsed := time.Since(start)
+	if err != nil || r.Consensus || r.Warning == "" || !strings.Contains(r.Warning, "timeout") ||
+		r.First.Logical <= seen.First.Logical || elapsed > 1500*time.Millisecond {
+		t.Fatalf("slow consensus: %+v %v in %v", r, err, elapsed)
+	}
+	t.Logf("consensus 2 s late, timeout_ms 300: a local timestamp after %v (two attempts)", elapsed.Round(time.Millisecond))
+	removeToxic(t, proxy, "slow")
+	if err := <-done; err != nil || !res.Duplicate {
+		t.Fatalf("the retried ordering: %+v %v", res, err)
+	}
+	page, err := orderer.ReadEvents(bg, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copies int
+	for _, e := range page.Events {
+		if e.ID == "exactly-once" {
+			copies++
+			if e.Sequence != res.Events[0].Sequence {
+				t.Fatalf("ordered at %d, answered %d", e.Sequence, res.Events[0].Sequence)
+			}
+		}
+	}
+	if copies != 1 {
+		t.Fatalf("the event was ordered %d times", copies)
+	}
+
+	// Unreachable: one retry, then the local clock; ordering fails.
+	proxy.Stop()
+	before := c.Stats()
+	start = time.Now()
+	local, err := c.GetTimestamp(bg, 1)
+	t.Logf("consensus unreachable: a local timestamp after %v", time.Since(start).Round(time.Microsecond))
+	if err != nil || local.Consensus || !strings.Contains(local.Warning, "unavailable") || local.First.Logical <= r.At(1).Logical {
+		t.Fatalf("consensus unreachable: %+v %v", local, err)
+	}
+	if s := c.Stats(); s.Attempts-before.Attempts != 2 || s.Fallbacks-before.Fallbacks != 1 {
+		t.Fatalf("retry once, then fall back: %+v", s)
+	}
+	if _, err := c.OrderEvents(bg, client.OrderEventsRequest{Events: []client.Event{{ID: "lost"}}}); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("ordering while unreachable: %v", err)
+	}
+	// Without the fallback, the error itself.
+	strict := cfg
+	strict.Consensus.LocalFallback = new(bool)
+	if _, err := tn.clients(t, strict).Consensus.GetTimestamp(bg, 1); !errors.Is(err, client.ErrUnavailable) {
+		t.Fatalf("local_fallback = false: %v", err)
+	}
+
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "consensus timestamps again", func() bool {
+		r, err := c.GetTimestamp(bg, 1)
+		return err == nil && r.Consensus
+	})
+}
+
+// The audit log goes away — disconnected, then the node killed and
+// restarted on its data directory — and comes back, and every event
+// emitted meanwhile arrives once, in order (seed §11.4: "audit down,
+// nothing lost once it returns"); Emit never waits for it. Then answers
+// are lost after the node logged the batches: the logger finds them in
+// the log rather than sending them twice.
+func TestChaosAuditDown(t *testing.T) {
+	dir := t.TempDir()
+	a := startNode(t, dir)
+	proxy := newProxy(t, a.GRPCAddr().String())
+	cfg := a.config(a.GRPCAddr().String())
+	cfg.Audit = client.AuditConfig{ServiceConfig: client.ServiceConfig{Transport: client.Transport{Endpoint: proxy.Listen},
+		TimeoutMS: 300, ConnectTimeoutMS: 5000, ResetTimeoutSeconds: 1}, SpoolPath: filepath.Join(t.TempDir(), "audit.spool"), BatchSize: 50}
+	c := a.clients(t, cfg).Audit
+
+	var want []string
+	var slowest time.Duration
+	emit := func(n int) {
+		for range n {
+			what := fmt.Sprint("e", len(want))
+			start := time.Now()
+			if err := c.Emit(bg, event(what, len(want)%10 == 0)); err != nil {
+				t.Fatal(err)
+			}
+			slowest = max(slowest, time.Since(start))
+			want = append(want, what)
+		}
+	}
+	emit(100)
+	if err := c.Flush(bg); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Stop() // disconnected
+	downAt := time.Now()
+	emit(500)
+	eventually(t, 10*time.Second, "the logger sees the log down", func() bool { return c.LoggerStats().Unavailable })
+	a.stop() // and the node killed
+	emit(200)
+	if s := c.LoggerStats(); s.Waiting != 700 || s.SpoolWaiting != 70 || s.Delivered != 100 {
+		t.Fatalf("while down: %+v", s)
+	}
+
+	b := startNode(t, dir)
+	proxy.Upstream = b.GRPCAddr().String()
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	replay := time.Since(back)
+	reader := b.clients(t, b.config(b.GRPCAddr().String())).Audit
+	if got := platformEvents(t, reader); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("after the outage the log holds %d events, want %d in order", len(got), len(want))
+	}
+	s := c.LoggerStats()
+	t.Logf("outage %v: 700 events emitted (70 critical), slowest Emit %v; the log back, all delivered in %v; %+v",
+		back.Sub(downAt).Round(time.Millisecond), slowest, replay.Round(time.Millisecond), s)
+	if s.Dropped != 0 || s.Delivered != 800 || s.Waiting != 0 || slowest > 50*time.Millisecond {
+		t.Fatalf("stats %+v, slowest Emit %v", s, slowest)
+	}
+
+	// Answers 700 ms late, over the 300 ms timeout: the node logs each
+	// batch, the client cannot tell. Once answers flow again, it finds
+	// them in the log.
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 700}`)
+	emit(60)
+	eventually(t, 10*time.Second, "a batch with a lost answer", func() bool { return c.LoggerStats().Unavailable })
+	emit(40)
+	time.Sleep(time.Second)
+	removeToxic(t, proxy, "slow")
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := platformEvents(t, reader); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("after lost answers the log holds %d events, want %d in order", len(got), len(want))
+	}
+	s = c.LoggerStats()
+	t.Logf("lost answers: %+v", s)
+	if s.Relogged == 0 || s.Delivered+s.Relogged != 900 {
+		t.Fatalf("the batches whose answers were lost were not found in the log: %+v", s)
+	}
+}
+
+// While the log is down and buffer_size ordinary events wait, the oldest
+// ordinary one is dropped and counted for each new one (seed §13.1);
+// critical events are never dropped.
+func TestChaosAuditBufferFull(t *testing.T) {
+	tn := startNode(t, "")
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Audit = client.AuditConfig{ServiceConfig: client.ServiceConfig{Transport: client.Transport{Endpoint: proxy.Listen},
+		ConnectTimeoutMS: 5000, ResetTimeoutSeconds: 1}, SpoolPath: filepath.Join(t.TempDir(), "audit.spool"), BufferSize: 10}
+	c := tn.clients(t, cfg).Audit
+	proxy.Stop()
+	var want []string
+	for i := range 30 {
+		critical := i%3 == 0
+		what := fmt.Sprint("e", i)
+		if err := c.Emit(bg, event(what, critical)); err != nil {
+			t.Fatal(err)
+		}
+		// The 10 critical events and the 10 newest ordinary ones stay.
+		if critical || i >= 15 {
+			want = append(want, what)
+		}
+	}
+	// (A batch the writer has taken is out of the buffer until its send
+	// fails; then it is the oldest again.)
+	eventually(t, 5*time.Second, "the 10 oldest ordinary events dropped", func() bool {
+		s := c.LoggerStats()
+		return s.Dropped == 10 && s.Waiting == 20 && s.SpoolWaiting == 10
+	})
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := platformEvents(t, c); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("logged %v, want %v", got, want)
+	}
+}
+
+// crashChildEnv carries a client configuration to the test binary run as
+// a child process that emits audit events and is killed.
+const crashChildEnv = "CRETO_TEST_AUDIT_CRASH_CHILD"
+
+// crashChild is the child: it emits 20 critical and 5 ordinary events to
+// a log it cannot reach, waits until its spool file stops growing, and
+// kills itself — no Close, no flush.
+func crashChild(config string) {
+	cfg, err := client.ParseConfig([]byte(config))
+	if err != nil {
+		panic(err)
+	}
+	c, err := client.NewAuditClient(cfg.Audit, client.WithLogger(testLogger()))
+	if err != nil {
+		panic(err)
+	}
+	for i := range 25 {
+		if err := c.Emit(bg, event(fmt.Sprint("e", i), i < 20)); err != nil {
+			panic(err)
+		}
+	}
+	var last int64 = -1
+	for stable := 0; stable < 5; time.Sleep(10 * time.Millisecond) {
+		fi, err := os.Stat(cfg.Audit.SpoolPath)
+		if err != nil {
+			panic(err)
+		}
+		if fi.Size() > 0 && fi.Size() == last {
+			stable++
+		} else {
+			stable, last = 0, fi.Size()
+		}
+	}
+	self, _ := os.FindProcess(os.Getpid())
+	self.Kill()
+	select {}
+}
+
+// A process killed while the log was down leaves its critical events in
+// its spool, and the next process with the same spool delivers them, in
+// order; its ordinary events, held in memory only, are gone.
+func TestChaosAuditSpoolSurvivesCrash(t *testing.T) {
+	tn := startNode(t, "")
+	dead := newProxy(t, tn.GRPCAddr().String())
+	dead.Stop() // nothing listens there
+	spool := filepath.Join(t.TempDir(), "audit.spool")
+	config := fmt.Sprintf("[audit]\nendpoint = %q\ntls_ca = %q\ntls_cert = %q\ntls_key = %q\ntls_server_name = \"localhost\"\nspool_path = %q\n",
+		dead.Listen, tn.tlsFile(pki.CACert), tn.tlsFile(pki.DefaultOperator+".crt"), tn.tlsFile(pki.DefaultOperator+".key"), spool)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+config)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Success() {
+		t.Fatalf("the child was not killed: %v\n%s", err, out)
+	}
+
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Audit.SpoolPath = spool
+	c := tn.clients(t, cfg).Audit
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 20 {
+		want = append(want, fmt.Sprint("e", i))
+	}
+	if got := platformEvents(t, c); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("after the crash the log holds %v", got)
+	}
+	if s := c.LoggerStats(); s.Delivered != 20 || s.Relogged != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// Storage degrades partially (seed §13.3): when it is slow or gone the
+// client returns errors and serves nothing from a cache; reads are
+// retried, stores are not; a stream that stalls fails at its next message
+// with ErrTimeout, never io.EOF; a delete whose answer was lost is
+// retried, and the retry that finds nothing reports success.
+func TestChaosStorage(t *testing.T) {
+	tn := startNode(t, "")
+	tn.seed("bot")
+	proxy := newProxy(t, tn.GRPCAddr().String())
+	cfg := tn.config(tn.GRPCAddr().String())
+	cfg.Storage = client.StorageConfig{ServiceConfig: client.ServiceConfig{Transport: client.Transport{Endpoint: proxy.Listen},
+		TimeoutMS: 300, ConnectTimeoutMS: 5000, MaxRetries: ptr(2), RetryBackoffMS: 10, FailureThreshold: 100}}
+	c := tn.clients(t, cfg).Storage
+	obj := func(key string) client.StoreObjectRequest {
+		return client.StoreObjectRequest{Requester: "bot", Ref: client.StorageRef{Bucket: "b", Key: key}, Classification: client.Artifact}
+	}
+	small, err := c.Store(bg, obj("small"), []byte("build log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := c.StoreStream(bg, obj("big"), chacha(3, 8<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := client.ObjectRequest{Requester: "bot", Ref: small.Ref}
+	if o, err := c.Retrieve(bg, read); err != nil || string(o.Data) != "build log" {
+		t.Fatalf("warm-up: %v", err)
+	}
+
+	// Answers a second late.
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 1000}`)
+	retrieves, stores := tn.requests("storage", "Retrieve"), tn.requests("storage", "Store")
+	var ce *client.Error
+	o, err := c.Retrieve(bg, read)
+	if !errors.As(err, &ce) || ce.Kind != client.ErrTimeout || ce.Attempts != 3 || o.Data != nil {
+		t.Fatalf("slow retrieve: %v %+v", err, o)
+	}
+	if _, err := c.Store(bg, obj("during"), []byte("x")); !errors.As(err, &ce) || ce.Kind != client.ErrTimeout || ce.Attempts != 1 {
+		t.Fatalf("slow store: %v", err)
+	}
+	eventually(t, 5*time.Second, "the node answering the calls", func() bool {
+		return tn.requests("storage", "Retrieve") == retrieves+3 && tn.requests("storage", "Store") == stores+1
+	})
+	removeToxic(t, proxy, "slow")
+
+	// A stream that stalls mid-way.
+	r, err := c.RetrieveStream(bg, client.ObjectRequest{Requester: "bot", Ref: big.Ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1<<20)
+	if _, err := io.ReadFull(r, first); err != nil {
+		t.Fatal(err)
+	}
+	addToxic(t, proxy, "stall", "timeout", "downstream", `{"timeout": 0}`)
+	start := time.Now()
+	n, err := io.Copy(io.Discard, r)
+	if !errors.Is(err, client.ErrTimeout) || n+1<<20 >= 8<<20 || time.Since(start) > 5*time.Second {
+		t.Fatalf("a stalled stream: %d more bytes, then %v after %v", n, err, time.Since(start))
+	}
+	r.Close()
+	removeToxic(t, proxy, "stall")
+
+	// A delete whose answer is lost: retried, and the retry finds nothing.
+	addToxic(t, proxy, "slow", "latency", "downstream", `{"latency": 1000}`)
+	base := c.Stats().Attempts
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Delete(bg, client.ObjectRequest{Requester: "bot", Ref: client.StorageRef{Bucket: "b", Key: "small"}})
+	}()
+	eventually(t, 10*time.Second, "the delete retried", func() bool { return c.Stats().Attempts >= base+2 })
+	removeToxic(t, proxy, "slow")
+	if err := <-done; err != nil {
+		t.Fatalf("a retried delete: %v", err)
+	}
+
+	// Gone: errors at once, nothing cached.
+	proxy.Stop()
+	if o, err := c.Retrieve(bg, client.ObjectRequest{Requester: "bot", Ref: big.Ref}); !errors.Is(err, client.ErrUnavailable) || o.Data != nil {
+		t.Fatalf("retrieve while storage is gone: %v", err)
+	}
+	if _, err := c.Store(bg, obj("gone"), []byte("x")); !errors.As(err, &ce) || !errors.Is(err, client.ErrUnavailable) || ce.Attempts != 1 {
+		t.Fatalf("store while storage is gone: %v", err)
+	}
+	if s := c.Stats(); s.Fallbacks != 0 {
+		t.Fatalf("storage never falls back: %+v", s)
 	}
 }

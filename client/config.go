@@ -19,9 +19,10 @@ import (
 // call.
 var ErrConfig = errors.New("invalid client configuration")
 
-// Config is the client side of the seed's TOML sections (§2.6, §4.7,
-// §5.7, §6.5), one struct per service, in one file. Every zero field takes
-// the seed's default, so DefaultConfig() and Config{} configure the same
+// Config is the client side of the seed's TOML sections (§2.6, §3.6,
+// §4.7, §5.7, §6.5, and [audit] and [consensus], which the seed leaves
+// out), one struct per service, in one file. Every zero field takes the
+// seed's default, so DefaultConfig() and Config{} configure the same
 // clients.
 //
 // The top-level Transport keys (endpoint, tls_*) apply to every section
@@ -32,6 +33,10 @@ type Config struct {
 	NHI    NHIConfig    `toml:"nhi"`
 	Memory MemoryConfig `toml:"memory"`
 	Vault  VaultConfig  `toml:"vault"`
+
+	Storage   StorageConfig   `toml:"storage"`
+	Audit     AuditConfig     `toml:"audit"`
+	Consensus ConsensusConfig `toml:"consensus"`
 }
 
 // Transport says where a service is and how the connection is secured.
@@ -157,6 +162,51 @@ type VaultConfig struct {
 	CacheMaxEntries int `toml:"cache_max_entries"`
 }
 
+// StorageConfig is the [storage] section (seed §3.6).
+type StorageConfig struct {
+	ServiceConfig
+	// ChunkSizeBytes is the size of each chunk StoreStream sends; Store
+	// sends data larger than one chunk as a stream too, so that no object
+	// meets the node's limit on one message.
+	ChunkSizeBytes int `toml:"chunk_size_bytes"`
+	// MaxConcurrentStreams bounds the streams the client has open at
+	// once; a stream past it waits for one to end (or its context).
+	MaxConcurrentStreams int `toml:"max_concurrent_streams"`
+	// MaxObjectSizeBytes is the largest object the client sends or reads
+	// whole: a larger one is refused before a byte is sent (ErrTooLarge).
+	// The node applies its own limit too.
+	MaxObjectSizeBytes int64 `toml:"max_object_size_bytes"`
+}
+
+// AuditConfig is the [audit] section, the client's own (the seed has
+// none): the audit service's keys, and its asynchronous logger's (seed
+// §9.3).
+type AuditConfig struct {
+	ServiceConfig
+	// SpoolPath is the file where the logger keeps critical events,
+	// fsync'd, until the log has them, and reads them back at start.
+	// Empty: Emit refuses critical events, which nothing else keeps
+	// across a crash. One process per file.
+	SpoolPath string `toml:"spool_path"`
+	// BufferSize bounds the ordinary events waiting in memory; when it is
+	// full the oldest is dropped and counted (seed §13.1).
+	BufferSize int `toml:"buffer_size"`
+	// BatchSize caps the records of one LogBatch the logger sends (the
+	// node's max_batch is 1000).
+	BatchSize int `toml:"batch_size"`
+}
+
+// ConsensusConfig is the [consensus] section, the client's own (the seed
+// has none).
+type ConsensusConfig struct {
+	ServiceConfig
+	// LocalFallback makes GetTimestamp answer with a timestamp of the
+	// client's own clock, flagged Consensus false, when consensus is
+	// unavailable or too slow after its retry (seed §8.4; the default).
+	// Off, the error is returned.
+	LocalFallback *bool `toml:"local_fallback"`
+}
+
 // serverKeys are keys of the seed's sections that configure the node, not
 // a client (the node reads them from its own file). A client file copied
 // from the seed may carry them; they are accepted and have no effect.
@@ -165,6 +215,8 @@ var serverKeys = map[string][]string{
 	"nhi":    {"token_validation_enabled"},
 	"memory": {"embedding_model", "embedding_dimensions"},
 	"vault":  {"audit_all_access"},
+	"storage": {"default_algorithm", "default_key_wrap", "default_quota_bytes", "default_ttl_days",
+		"compliance_retention_days"},
 }
 
 // DefaultConfig returns the seed's values, and the client's own where the
@@ -189,6 +241,19 @@ func DefaultConfig() Config {
 			ServiceConfig:               defaultService("grpc://vault.creto-platform.svc:50051", 1000, 500, 3, 100, 5, 30, 3),
 			DefaultDelegationTTLSeconds: 3600, MaxDelegationTTLSeconds: 86400, RequireMemoryOnly: ptr(true),
 			CacheEnabled: ptr(true), CacheTTLSeconds: 300, CacheMaxEntries: 1000,
+		},
+		Storage: StorageConfig{
+			ServiceConfig:  defaultService("grpc://storage.creto-security.svc:50051", 5000, 1000, 3, 100, 5, 30, 3),
+			ChunkSizeBytes: 1 << 20, MaxConcurrentStreams: 10, MaxObjectSizeBytes: 1 << 30,
+		},
+		Audit: AuditConfig{
+			ServiceConfig: defaultService("grpc://audit.creto-platform.svc:50051", 1000, 500, 2, 50, 5, 30, 3),
+			BufferSize:    10000, BatchSize: 500,
+		},
+		Consensus: ConsensusConfig{
+			// "Timeout: retry once, then local timestamp" (seed §8.4).
+			ServiceConfig: defaultService("grpc://consensus.creto-platform.svc:50051", 500, 200, 1, 10, 5, 30, 3),
+			LocalFallback: ptr(true),
 		},
 	}
 }

@@ -65,6 +65,31 @@ token_validation_enabled = true
 delegation_chain_max_depth = 10
 cache_agent_ttl_seconds = 300
 cache_keys_ttl_seconds = 60
+
+[storage]
+# gRPC endpoint
+endpoint = "grpc://storage.creto-security.svc:50051"
+
+# Connection settings
+timeout_ms = 5000
+connect_timeout_ms = 1000
+max_retries = 3
+
+# Streaming
+chunk_size_bytes = 1048576  # 1MB chunks
+max_concurrent_streams = 10
+
+# Encryption
+default_algorithm = "aes-256-gcm"
+default_key_wrap = "ml-kem-768"
+
+# Quotas (per agent)
+default_quota_bytes = 10737418240  # 10GB
+max_object_size_bytes = 1073741824  # 1GB
+
+# Retention
+default_ttl_days = 90
+compliance_retention_days = 2555  # 7 years
 `
 
 func TestParseSeedSections(t *testing.T) {
@@ -90,6 +115,62 @@ func TestParseSeedSections(t *testing.T) {
 	if *cfg.Memory.DefaultRelevanceThreshold != 0.7 || cfg.NHI.CacheAgentTTLSeconds != 300 || cfg.NHI.DelegationChainMaxDepth != 10 {
 		t.Fatalf("sections: %+v %+v", cfg.Memory, cfg.NHI)
 	}
+	st, err := cfg.Storage.resolve("storage", cfg.Transport, def.Storage.ServiceConfig)
+	if err != nil || st.timeout != 5*time.Second || st.connect != time.Second || st.retries != 3 ||
+		cfg.Storage.ChunkSizeBytes != 1<<20 || cfg.Storage.MaxConcurrentStreams != 10 || cfg.Storage.MaxObjectSizeBytes != 1<<30 {
+		t.Fatalf("storage: %+v %+v %v", st, cfg.Storage, err)
+	}
+	cfg.Vault.Transport = Transport{} // the seed's certificate files are not here
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Storage.chunk != 1<<20 || c.Storage.maxObject != 1<<30 || cap(c.Storage.streams) != 10 {
+		t.Fatalf("storage client: %+v", c.Storage)
+	}
+}
+
+// The client's own [audit] and [consensus] sections (the seed has none).
+func TestAuditAndConsensusSections(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+[audit]
+endpoint = "audit.internal:7000"
+spool_path = "SPOOL"
+buffer_size = 50
+batch_size = 20
+timeout_ms = 2000
+
+[consensus]
+endpoint = "consensus.internal:7000"
+local_fallback = false
+max_retries = 0
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Audit.SpoolPath = filepath.Join(t.TempDir(), "audit.spool")
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Audit.svc.pol.target != "audit.internal:7000" || c.Audit.svc.pol.timeout != 2*time.Second || c.Audit.logger.bufSize != 50 ||
+		c.Audit.logger.batch != 20 || c.Audit.logger.spool == nil {
+		t.Fatalf("audit: %+v %+v", c.Audit.svc.pol, c.Audit.logger)
+	}
+	if c.Consensus.svc.pol.target != "consensus.internal:7000" || c.Consensus.local || c.Consensus.svc.pol.retries != 0 {
+		t.Fatalf("consensus: %+v", c.Consensus)
+	}
+	def, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer def.Close()
+	if !def.Consensus.local || def.Consensus.svc.pol.retries != 1 || def.Audit.logger.spool != nil || def.Audit.logger.bufSize != 10000 ||
+		def.Audit.logger.batch != 500 || def.Storage.svc.pol.timeout != 5*time.Second {
+		t.Fatalf("defaults: %+v %+v", def.Consensus, def.Audit.logger)
+	}
 }
 
 // A zero Config configures the same clients as DefaultConfig: the seed's.
@@ -98,6 +179,7 @@ func TestZeroConfigIsDefault(t *testing.T) {
 	for name, pair := range map[string][2]ServiceConfig{
 		"authz": {{}, def.Authz.ServiceConfig}, "nhi": {{}, def.NHI.ServiceConfig},
 		"memory": {{}, def.Memory.ServiceConfig}, "vault": {{}, def.Vault.ServiceConfig},
+		"storage": {{}, def.Storage.ServiceConfig}, "audit": {{}, def.Audit.ServiceConfig}, "consensus": {{}, def.Consensus.ServiceConfig},
 	} {
 		zero, err := pair[0].resolve(name, Transport{}, pair[1])
 		if err != nil {
@@ -151,11 +233,11 @@ tls_key = "memory.key"
 }
 
 func TestParseConfigRejectsUnknownKeys(t *testing.T) {
-	_, err := ParseConfig([]byte("[authz]\ntimeout = 10\n[vault]\ncache_ttl = 1\n[storage]\nendpoint = \"x:1\"\n"))
+	_, err := ParseConfig([]byte("[authz]\ntimeout = 10\n[vault]\ncache_ttl = 1\n[ledger]\nendpoint = \"x:1\"\n"))
 	if !errors.Is(err, ErrConfig) {
 		t.Fatalf("%v", err)
 	}
-	for _, k := range []string{"authz.timeout", "vault.cache_ttl", "storage"} {
+	for _, k := range []string{"authz.timeout", "vault.cache_ttl", "ledger"} {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("the error does not name %s: %v", k, err)
 		}
@@ -221,6 +303,16 @@ func TestNewRejectsImpossibleValues(t *testing.T) {
 		"max delegation":    {func(c *Config) { c.Vault.MaxDelegationTTLSeconds = -1 }, "vault.max_delegation_ttl_seconds"},
 		"chain depth":       {func(c *Config) { c.NHI.DelegationChainMaxDepth = -1 }, "nhi.delegation_chain_max_depth"},
 		"nhi cache entries": {func(c *Config) { c.NHI.CacheMaxEntries = 20_000_000 }, "nhi.cache_max_entries"},
+		"chunk size":        {func(c *Config) { c.Storage.ChunkSizeBytes = 100 }, "storage.chunk_size_bytes"},
+		"big chunk":         {func(c *Config) { c.Storage.ChunkSizeBytes = 8 << 20 }, "storage.chunk_size_bytes"},
+		"streams":           {func(c *Config) { c.Storage.MaxConcurrentStreams = -1 }, "storage.max_concurrent_streams"},
+		"max object":        {func(c *Config) { c.Storage.MaxObjectSizeBytes = -1 }, "storage.max_object_size_bytes"},
+		"storage timeout":   {func(c *Config) { c.Storage.TimeoutMS = -1 }, "storage.timeout_ms"},
+		"buffer":            {func(c *Config) { c.Audit.BufferSize = -1 }, "audit.buffer_size"},
+		"batch":             {func(c *Config) { c.Audit.BatchSize = 1001 }, "audit.batch_size"},
+		"spool directory":   {func(c *Config) { c.Audit.SpoolPath = "/nonexistent/dir/audit.spool" }, "audit.spool_path"},
+		"consensus retries": {func(c *Config) { c.Consensus.MaxRetries = ptr(11) }, "consensus.max_retries"},
+		"consensus tls":     {func(c *Config) { c.Consensus.TLSCert = "a.crt" }, "consensus.tls_cert and tls_key"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := Config{}

@@ -26,6 +26,7 @@ type Option func(*options)
 type options struct {
 	log   *slog.Logger
 	token func(context.Context) (string, error)
+	dial  []grpc.DialOption
 }
 
 // WithLogger sets where clients log fallbacks and circuit changes
@@ -44,6 +45,14 @@ func WithBearerToken(token string) Option {
 // call as unauthenticated.
 func WithTokenSource(source func(context.Context) (string, error)) Option {
 	return func(o *options) { o.token = source }
+}
+
+// WithDialOptions adds gRPC dial options to every connection the clients
+// open, after their own: interceptors for tracing or metrics, for example.
+// Options that replace the transport credentials or the dialer break the
+// [transport] configuration and the connection health the clients watch.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dial = append(o.dial, opts...) }
 }
 
 func newOptions(opts []Option) options {
@@ -142,7 +151,7 @@ func (d *dialer) dial(section string, p policy) (*conn, error) {
 		}
 		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(tokenCredentials(d.opts.token)))
 	}
-	c, err := grpc.NewClient(p.target, dialOpts...)
+	c, err := grpc.NewClient(p.target, append(dialOpts, d.opts.dial...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s.endpoint: %v", ErrConfig, section, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -99,6 +100,36 @@ var (
 	ErrAgentInactive = newKind("agent inactive", nil)
 	// ErrEmbeddingFailed: the memory service could not embed the content.
 	ErrEmbeddingFailed = newKind("embedding failed", nil)
+
+	// ErrQuotaExceeded: the owner's storage quota would be passed. It is
+	// an ErrResourceExhausted; a *QuotaExceededError carries the figures.
+	ErrQuotaExceeded = newKind("quota exceeded", ErrResourceExhausted)
+	// ErrTooLarge: an object, record or batch passes a size limit. It is
+	// an ErrInvalidRequest; a *TooLargeError carries the sizes when the
+	// node gave them.
+	ErrTooLarge = newKind("too large", ErrInvalidRequest)
+	// ErrHashMismatch: what storage read does not match the content hash
+	// it recorded: the object is damaged. Not retryable.
+	ErrHashMismatch = newKind("hash mismatch", nil)
+	// ErrEncryptionFailed: storage could not encrypt the object, usually
+	// because its owner has no usable key (unknown, revoked, suspended).
+	ErrEncryptionFailed = newKind("encryption failed", nil)
+	// ErrDecryptionFailed: a stored object does not decrypt: its key does
+	// not unwrap (its owner was revoked) or its data was tampered with.
+	ErrDecryptionFailed = newKind("decryption failed", nil)
+	// ErrRetained: the object is under compliance retention, which no one
+	// can shorten, delete or modify it through. It is an
+	// ErrFailedPrecondition.
+	ErrRetained = newKind("under retention", ErrFailedPrecondition)
+	// ErrNotLeader: a consensus follower refused a call that needs the
+	// leader. The consensus client follows the redirect itself; it is an
+	// ErrFailedPrecondition.
+	ErrNotLeader = newKind("not the leader", ErrFailedPrecondition)
+	// ErrIndeterminate: consensus proposed the call but cannot say whether
+	// it committed (leadership was lost). The consensus client retries it
+	// with the same idempotency key, which the node answers with the
+	// first outcome. Retryable.
+	ErrIndeterminate = newKind("outcome unknown", nil)
 )
 
 // reasonKinds maps the node's ErrorInfo reasons (internal/rpcerr tables of
@@ -132,6 +163,18 @@ var reasonKinds = map[string]error{
 	"EXTENSIONS_DISABLED":  ErrExtension,
 	"EXTENSION_NOT_FOUND":  ErrNotFound,
 	"EXTENSION_EXISTS":     ErrAlreadyExists,
+	"QUOTA_EXCEEDED":       ErrQuotaExceeded,
+	"TOO_LARGE":            ErrTooLarge,
+	"HASH_MISMATCH":        ErrHashMismatch,
+	"ENCRYPTION_FAILED":    ErrEncryptionFailed,
+	"DECRYPTION_FAILED":    ErrDecryptionFailed,
+	"RETAINED":             ErrRetained,
+	"NOT_LEADER":           ErrNotLeader,
+	"INDETERMINATE":        ErrIndeterminate,
+	"IDEMPOTENCY_CONFLICT": ErrConflict,
+	// The caller's reference names a content hash the version does not
+	// have: the object changed, nothing is damaged.
+	"REFERENCE_HASH_MISMATCH": ErrConflict,
 }
 
 // codeKinds maps a gRPC code to its sentinel when no reason is more
@@ -160,6 +203,7 @@ var kindCodes = map[error]codes.Code{
 	ErrTimeout:        codes.DeadlineExceeded,
 	ErrCanceled:       codes.Canceled,
 	ErrInvalidRequest: codes.InvalidArgument,
+	ErrTooLarge:       codes.InvalidArgument,
 	ErrInternal:       codes.Internal,
 }
 
@@ -167,7 +211,8 @@ var kindCodes = map[error]codes.Code{
 // the sentinel it stands for, and what the node said. Match it with
 // errors.Is(err, ErrDelegationExpired) and read it with errors.As.
 type Error struct {
-	// Service is the client's service: "authz", "nhi", "memory" or "vault".
+	// Service is the client's service: "authz", "nhi", "memory", "vault",
+	// "storage", "audit" or "consensus".
 	Service string
 	// Method is the RPC, for example "GetSecret".
 	Method string
@@ -191,9 +236,69 @@ type Error struct {
 	Attempts int
 
 	cause error
+	// detail is the typed error carrying the figures of the node's
+	// ErrorInfo (*QuotaExceededError, *TooLargeError), for errors.As.
+	detail error
 	// caller: the caller's own context ended the call, so it says nothing
 	// about the service and never counts against its circuit breaker.
 	caller bool
+	// local: the client raised the error without the node answering —
+	// nothing was sent, or nothing of what was sent can have been applied
+	// (a refused connection, an open circuit, a request refused before
+	// sending).
+	local bool
+}
+
+// QuotaExceededError is the detail of an ErrQuotaExceeded error (seed
+// StorageError::QuotaExceeded): how much the owner has stored, in flight
+// included, and its quota, as the node's ErrorInfo gave them. Reach it
+// with errors.As.
+type QuotaExceededError struct {
+	Used, Limit int64
+	// Unit is what they count: "bytes".
+	Unit string
+}
+
+// Error reads "quota exceeded: <used>/<limit> <unit>".
+func (e *QuotaExceededError) Error() string {
+	return fmt.Sprintf("quota exceeded: %d/%d %s", e.Used, e.Limit, e.Unit)
+}
+
+// TooLargeError is the detail of an ErrTooLarge error (seed
+// StorageError::TooLarge): the size and the limit it passed. For a stream
+// of unknown length, Size is how much had been sent when the limit was
+// passed. Reach it with errors.As.
+type TooLargeError struct {
+	Size, Max int64
+}
+
+// Error reads "too large: <size> > <max> bytes".
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("too large: %d > %d bytes", e.Size, e.Max)
+}
+
+// detailOf builds the typed detail of a reason whose ErrorInfo metadata
+// carries figures; nil when it carries none or they do not parse.
+func detailOf(reason string, md map[string]string) error {
+	num := func(k string) (int64, bool) {
+		n, err := strconv.ParseInt(md[k], 10, 64)
+		return n, err == nil
+	}
+	switch reason {
+	case "QUOTA_EXCEEDED":
+		used, ok1 := num("used")
+		limit, ok2 := num("limit")
+		if ok1 && ok2 {
+			return &QuotaExceededError{Used: used, Limit: limit, Unit: md["unit"]}
+		}
+	case "TOO_LARGE":
+		size, ok1 := num("size")
+		limit, ok2 := num("max")
+		if ok1 && ok2 {
+			return &TooLargeError{Size: size, Max: limit}
+		}
+	}
+	return nil
 }
 
 // maxMessage bounds the node's message kept in an Error.
@@ -220,16 +325,21 @@ func (e *Error) Error() string {
 // Unwrap returns the sentinel and the underlying cause (a gRPC status
 // error, or the caller's context.Canceled / context.DeadlineExceeded).
 func (e *Error) Unwrap() []error {
-	if e.cause == nil {
-		return []error{e.Kind}
+	out := []error{e.Kind}
+	for _, err := range []error{e.detail, e.cause} {
+		if err != nil {
+			out = append(out, err)
+		}
 	}
-	return []error{e.Kind, e.cause}
+	return out
 }
 
 // Retryable reports what the seed's is_retryable does: the service was
 // unavailable or too slow, so the same call may succeed later.
+// An indeterminate consensus outcome is retryable too: the only call the
+// node answers so, OrderEvents, is always sent with an idempotency key.
 func (e *Error) Retryable() bool {
-	return errors.Is(e.Kind, ErrUnavailable) || (e.Kind == ErrTimeout && !e.caller)
+	return errors.Is(e.Kind, ErrUnavailable) || (e.Kind == ErrTimeout && !e.caller) || e.Kind == ErrIndeterminate
 }
 
 // SecurityCritical reports what the seed's is_security_critical does,
@@ -262,14 +372,15 @@ func IsSecurityCritical(err error) bool {
 
 // failure reports whether err is evidence that the service is unwell, the
 // only errors a circuit breaker counts: unavailable, too slow under the
-// client's own timeout, or faulting. A denial, a bad request or a missing
+// client's own timeout, faulting, or unable to tell whether it applied a
+// call (consensus lost its leader). A denial, a bad request or a missing
 // object is the service working.
 func failure(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) || e.caller {
 		return false
 	}
-	return errors.Is(e.Kind, ErrUnavailable) || e.Kind == ErrTimeout || e.Kind == ErrInternal
+	return errors.Is(e.Kind, ErrUnavailable) || e.Kind == ErrTimeout || e.Kind == ErrInternal || e.Kind == ErrIndeterminate
 }
 
 // excluded reports whether err must not count for or against the service
@@ -291,7 +402,7 @@ func kindOf(err error) error {
 
 // localError is an error the client raises without asking the node.
 func localError(service, method string, k error, format string, args ...any) *Error {
-	return &Error{Service: service, Method: method, Kind: k, Code: kindCodes[k], Message: fmt.Sprintf(format, args...)}
+	return &Error{Service: service, Method: method, Kind: k, Code: kindCodes[k], Message: fmt.Sprintf(format, args...), local: true}
 }
 
 // decode turns what an RPC returned into an *Error. ctx is the caller's
@@ -322,6 +433,7 @@ func decode(ctx context.Context, service, method string, err error) *Error {
 	for _, d := range st.Details() {
 		if info, ok := d.(*errdetails.ErrorInfo); ok {
 			out.Reason, out.Metadata = info.GetReason(), info.GetMetadata()
+			out.detail = detailOf(out.Reason, out.Metadata)
 			break
 		}
 	}

@@ -58,8 +58,19 @@ func TestDecode(t *testing.T) {
 		{codes.FailedPrecondition, "SOMETHING_NEW", ErrFailedPrecondition, false, false, false},
 		{codes.InvalidArgument, "INVALID_EXTENSION", ErrExtension, false, false, false},
 		{codes.AlreadyExists, "EXTENSION_EXISTS", ErrAlreadyExists, false, false, false},
-		{codes.ResourceExhausted, "QUOTA_EXCEEDED", ErrResourceExhausted, false, false, false},
+		{codes.ResourceExhausted, "QUOTA_EXCEEDED", ErrQuotaExceeded, false, false, false},
+		{codes.ResourceExhausted, "", ErrResourceExhausted, false, false, false},
 		{codes.Unimplemented, "", ErrUnsupported, false, false, false},
+		{codes.InvalidArgument, "TOO_LARGE", ErrTooLarge, false, false, false},
+		{codes.DataLoss, "HASH_MISMATCH", ErrHashMismatch, false, false, false},
+		{codes.DataLoss, "DECRYPTION_FAILED", ErrDecryptionFailed, false, false, false},
+		{codes.FailedPrecondition, "ENCRYPTION_FAILED", ErrEncryptionFailed, false, false, false},
+		{codes.FailedPrecondition, "REFERENCE_HASH_MISMATCH", ErrConflict, false, false, false},
+		{codes.FailedPrecondition, "RETAINED", ErrRetained, false, false, false},
+		{codes.FailedPrecondition, "NOT_LEADER", ErrNotLeader, false, false, false},
+		{codes.FailedPrecondition, "IDEMPOTENCY_CONFLICT", ErrConflict, false, false, false},
+		{codes.Aborted, "INDETERMINATE", ErrIndeterminate, true, false, true},
+		{codes.Unavailable, "NO_QUORUM", ErrUnavailable, true, false, true},
 	} {
 		t.Run(tc.code.String()+"/"+tc.reason, func(t *testing.T) {
 			err := decode(context.Background(), "vault", "GetSecret", statusWith(tc.code, tc.reason, map[string]string{"used": "3"}))
@@ -123,7 +134,9 @@ func TestDecodeCallerEnded(t *testing.T) {
 
 func TestSentinelFamilies(t *testing.T) {
 	for child, parent := range map[error]error{ErrCircuitOpen: ErrUnavailable, ErrSealed: ErrUnavailable,
-		ErrHSMUnavailable: ErrUnavailable, ErrPolicyNotFound: ErrNotFound, ErrDelegationNotFound: ErrNotFound} {
+		ErrHSMUnavailable: ErrUnavailable, ErrPolicyNotFound: ErrNotFound, ErrDelegationNotFound: ErrNotFound,
+		ErrQuotaExceeded: ErrResourceExhausted, ErrTooLarge: ErrInvalidRequest, ErrRetained: ErrFailedPrecondition,
+		ErrNotLeader: ErrFailedPrecondition} {
 		if !errors.Is(child, parent) || errors.Is(parent, child) {
 			t.Errorf("%v under %v", child, parent)
 		}
@@ -146,5 +159,32 @@ func TestErrorMessage(t *testing.T) {
 	}
 	if e := decode(context.Background(), "nhi", "GetAgent", errors.New("odd")); e.Kind != ErrInternal {
 		t.Fatalf("a non-status error: %+v", e)
+	}
+}
+
+// The figures of a quota or a size limit reach the caller as typed errors,
+// from the ErrorInfo metadata the node sends (storage's rpcerr.Quota and
+// TOO_LARGE details); metadata that does not parse gives none.
+func TestDecodeDetails(t *testing.T) {
+	st, _ := status.New(codes.ResourceExhausted, "quota exceeded").WithDetails(
+		&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{Subject: "owner:a"}}},
+		&errdetails.ErrorInfo{Reason: "QUOTA_EXCEEDED", Metadata: map[string]string{"used": "900", "limit": "1000", "unit": "bytes"}})
+	e := decode(context.Background(), "storage", "Store", st.Err())
+	var q *QuotaExceededError
+	if !errors.As(e, &q) || q.Used != 900 || q.Limit != 1000 || q.Unit != "bytes" || !errors.Is(e, ErrQuotaExceeded) || !errors.Is(e, ErrResourceExhausted) {
+		t.Fatalf("quota: %+v %+v", e, q)
+	}
+	e = decode(context.Background(), "storage", "Retrieve", statusWith(codes.InvalidArgument, "TOO_LARGE", map[string]string{"size": "20", "max": "10", "unit": "bytes"}))
+	var big *TooLargeError
+	if !errors.As(e, &big) || big.Size != 20 || big.Max != 10 || !errors.Is(e, ErrTooLarge) || big.Error() != "too large: 20 > 10 bytes" {
+		t.Fatalf("too large: %+v %+v", e, big)
+	}
+	e = decode(context.Background(), "audit", "LogBatch", statusWith(codes.InvalidArgument, "TOO_LARGE", nil))
+	if errors.As(e, &big) || !errors.Is(e, ErrTooLarge) {
+		t.Fatalf("too large without figures: %+v", e)
+	}
+	e = decode(context.Background(), "storage", "Store", statusWith(codes.ResourceExhausted, "QUOTA_EXCEEDED", map[string]string{"used": "x", "limit": "1"}))
+	if errors.As(e, &q) {
+		t.Fatalf("unparsable figures made a detail: %+v", q)
 	}
 }

@@ -12,12 +12,12 @@ import (
 
 	"github.com/creto-systems/creto/client"
 	"github.com/creto-systems/creto/node"
-	"github.com/creto-systems/creto/services/consensus"
 )
 
 // An agent platform builds every client from one TOML file and asks a
 // node — here one started in-process with the example policies, as `make
-// run` starts it — for decisions, an approver's context and a secret.
+// run` starts it — for decisions, an approver's context, a secret, an
+// object's storage, an audit record and a timestamp.
 func Example() {
 	ctx := context.Background()
 	addr, tlsDir, stop := exampleNode()
@@ -102,6 +102,37 @@ timeout_ms = 2000
 	defer s.Destroy()
 	fmt.Printf("secret %s version %s: %v (%d bytes)\n", ref.Name, s.Version, s.Value, len(s.Value.Expose()))
 
+	// The transfer's record: an object encrypted for its owner, retained
+	// for compliance; an audit event, emitted without waiting for the log;
+	// and the cluster's timestamp for it.
+	obj, err := c.Storage.Store(ctx, client.StoreObjectRequest{Requester: "ledger-bot", Ref: client.StorageRef{Bucket: "ledgers", Key: "tx-7.json"},
+		Classification: client.Compliance, ContentType: "application/json"}, []byte(`{"amount": 25000}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	back, err := c.Storage.Retrieve(ctx, client.ObjectRequest{Requester: "ledger-bot", Ref: obj.Ref})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("stored %s (%d bytes, retained: %v)\n", back.Data, obj.Size, !obj.RetainUntil.IsZero())
+	if err := c.Audit.Emit(ctx, client.AuditEvent{Record: client.AuditRecord{Who: "ledger-bot", What: "transfer_funds",
+		Resource: `Account::"ops-budget"`, Outcome: client.OutcomeSuccess, Source: "platform"}}); err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Audit.Flush(ctx); err != nil { // Emit returned at once; wait for the log here
+		log.Fatal(err)
+	}
+	page, err := c.Audit.Query(ctx, client.AuditQuery{Who: "ledger-bot", Source: "platform"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("audited:", page.Records[0].Who, page.Records[0].What)
+	ts, err := c.Consensus.GetTimestamp(ctx, 1)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("timestamp from consensus:", ts.Consensus)
+
 	fmt.Println("platform:", c.Health(ctx).Status)
 	// Output:
 	// ci-bot read_file: allow
@@ -109,6 +140,9 @@ timeout_ms = 2000
 	// docs-bot network_egress: deny (the destination host is not on the egress allowlist)
 	// approvers see: "Quarterly GPU reservation: transfer 25000 from ops-budget to the cloud vendor" (degraded: false)
 	// secret API_TOKEN version 1: [REDACTED] (7 bytes)
+	// stored {"amount": 25000} (17 bytes, retained: true)
+	// audited: ledger-bot transfer_funds
+	// timestamp from consensus: true
 	// platform: healthy
 }
 
@@ -123,8 +157,8 @@ func exampleNode() (addr, tlsDir string, stop func()) {
 	n, err := node.Open(context.Background(), node.Config{
 		Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
 		Authz:  node.AuthzConfig{ImportPolicies: "../examples/policies", Entities: "../examples/entities.json", Schema: "../examples/schema.cedarschema"},
-		// Any free port for raft, so examples and tests can run side by side.
-		Consensus: consensus.Config{BindAddress: "127.0.0.1:0"},
+		// Raft on a free port, electing itself at once.
+		Consensus: testConsensus(""),
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		log.Fatal(err)

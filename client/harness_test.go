@@ -27,6 +27,7 @@ import (
 	"github.com/creto-systems/creto/client"
 	"github.com/creto-systems/creto/internal/pki"
 	"github.com/creto-systems/creto/node"
+	"github.com/creto-systems/creto/services/consensus"
 )
 
 var bg = context.Background()
@@ -36,26 +37,41 @@ var bg = context.Background()
 func TestMain(m *testing.M) {
 	flag.Parse()
 	slog.SetDefault(testLogger())
+	if cfg := os.Getenv(crashChildEnv); cfg != "" {
+		crashChild(cfg)
+	}
 	os.Exit(m.Run())
 }
 
 // testNode is a real node serving on loopback ports the kernel chose,
-// with its own data directory and development PKI.
+// with its own data directory and a development PKI (its own, or the one
+// it shares with the cluster it joined).
 type testNode struct {
 	*node.Node
 	t   testing.TB
 	dir string
+	pki string
 }
 
 // startNode opens and starts a node on dir (a fresh one when empty); it
 // is shut down at the end of the test unless stop ran first.
 func startNode(t testing.TB, dir string) *testNode {
 	t.Helper()
+	return startNodeWith(t, dir, nil)
+}
+
+// startNodeWith is startNode with mutate adjusting the node's
+// configuration first.
+func startNodeWith(t testing.TB, dir string, mutate func(*node.Config)) *testNode {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg := node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second}}
-	cfg.Consensus.BindAddress = "127.0.0.1:0" // test packages run nodes side by side
+	cfg := node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", ShutdownTimeout: 5 * time.Second},
+		Consensus: testConsensus("")}
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	n, err := node.Open(bg, cfg, testLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -63,9 +79,22 @@ func startNode(t testing.TB, dir string) *testNode {
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	tn := &testNode{Node: n, t: t, dir: dir}
+	tn := &testNode{Node: n, t: t, dir: dir, pki: cfg.Server.PKIDir}
+	if tn.pki == "" {
+		tn.pki = filepath.Join(dir, "tls")
+	}
 	t.Cleanup(tn.stop)
 	return tn
+}
+
+// testConsensus is a node's [consensus] section for tests: raft on a port
+// the kernel picks (the default, 7400, would collide with any other node
+// on the machine) and timeouts short enough that a one-node cluster elects
+// itself at once rather than after a second. id names a cluster member;
+// join lists the gRPC addresses it joins through.
+func testConsensus(id string, join ...string) consensus.Config {
+	return consensus.Config{NodeID: id, Join: join, BindAddress: "127.0.0.1:0", LogSegmentBytes: 1 << 20,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 25 * time.Millisecond}
 }
 
 func testLogger() *slog.Logger {
@@ -86,7 +115,7 @@ func (tn *testNode) stop() {
 	tn.Node = nil
 }
 
-func (tn *testNode) tlsFile(name string) string { return filepath.Join(tn.dir, "tls", name) }
+func (tn *testNode) tlsFile(name string) string { return filepath.Join(tn.pki, name) }
 
 // transport reaches the node at addr (its own, or a proxy's) as the
 // development operator.
@@ -101,7 +130,8 @@ func (tn *testNode) transport(addr string) client.Transport {
 // of the timeouts themselves set the seed's.
 func (tn *testNode) config(addr string) client.Config {
 	cfg := client.Config{Transport: tn.transport(addr)}
-	for _, s := range []*client.ServiceConfig{&cfg.Authz.ServiceConfig, &cfg.NHI.ServiceConfig, &cfg.Memory.ServiceConfig, &cfg.Vault.ServiceConfig} {
+	for _, s := range []*client.ServiceConfig{&cfg.Authz.ServiceConfig, &cfg.NHI.ServiceConfig, &cfg.Memory.ServiceConfig, &cfg.Vault.ServiceConfig,
+		&cfg.Storage.ServiceConfig, &cfg.Audit.ServiceConfig, &cfg.Consensus.ServiceConfig} {
 		s.TimeoutMS, s.ConnectTimeoutMS = 5000, 5000
 	}
 	return cfg
@@ -207,8 +237,7 @@ func (tn *testNode) seed(agents ...string) map[string]string {
 // what the server saw.
 func (tn *testNode) requests(service, method string) float64 {
 	tn.t.Helper()
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tn.roots(), ServerName: "localhost"}}, Timeout: 10 * time.Second}
-	resp, err := hc.Get("https://" + tn.HTTPAddr().String() + "/metrics")
+	resp, err := tn.https().Get("https://" + tn.HTTPAddr().String() + "/metrics")
 	if err != nil {
 		tn.t.Fatal(err)
 	}
@@ -227,6 +256,12 @@ func (tn *testNode) requests(service, method string) float64 {
 		}
 	}
 	return n
+}
+
+// https is an HTTP client that trusts the node's development CA, for its
+// HTTP listener.
+func (tn *testNode) https() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tn.roots(), ServerName: "localhost"}}, Timeout: 10 * time.Second}
 }
 
 // newProxy starts an in-process toxiproxy between the clients and

@@ -108,6 +108,9 @@ func TestClientsHealth(t *testing.T) {
 	authzProxy, memoryProxy := newProxy(t, tn.GRPCAddr().String()), newProxy(t, tn.GRPCAddr().String())
 	cfg := tn.config(tn.GRPCAddr().String())
 	cfg.Authz.Endpoint, cfg.Memory.Endpoint = authzProxy.Listen, memoryProxy.Listen
+	// Storage, audit and consensus behind one proxy: seed §14.1's other
+	// non-critical services.
+	cfg.Storage.Endpoint, cfg.Audit.Endpoint, cfg.Consensus.Endpoint = memoryProxy.Listen, memoryProxy.Listen, memoryProxy.Listen
 	cfg.Authz.TimeoutMS, cfg.Authz.FailureThreshold = 300, 1
 	cfg.Authz.MaxRetries = new(int)
 	c := tn.clients(t, cfg)
@@ -115,7 +118,7 @@ func TestClientsHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.Health(bg)
-	if r.Status != client.Healthy || len(r.Services) != 5 {
+	if r.Status != client.Healthy || len(r.Services) != 8 {
 		t.Fatalf("all up: %+v", r)
 	}
 	for name, h := range r.Services {
@@ -126,9 +129,13 @@ func TestClientsHealth(t *testing.T) {
 
 	memoryProxy.Stop()
 	r = c.Health(bg)
-	if r.Status != client.Degraded || r.Reason != "degraded: memory" || r.Services["memory"].Status != client.Unhealthy ||
-		!strings.Contains(r.Services["memory"].Reason, "service unavailable") {
-		t.Fatalf("memory down: %+v", r)
+	if r.Status != client.Degraded || r.Reason != "degraded: audit, consensus, memory, storage" {
+		t.Fatalf("non-critical services down: %+v", r)
+	}
+	for _, name := range []string{"audit", "consensus", "memory", "storage"} {
+		if h := r.Services[name]; h.Status != client.Unhealthy || !strings.Contains(h.Reason, "service unavailable") {
+			t.Fatalf("%s down: %+v", name, h)
+		}
 	}
 
 	addToxic(t, authzProxy, "slow", "latency", "downstream", `{"latency": 400}`)

@@ -415,14 +415,6 @@ func refProto(r SecretRef) *vaultv1.SecretRef { return &vaultv1.SecretRef{Path: 
 
 func refFrom(r *vaultv1.SecretRef) SecretRef { return SecretRef{Path: r.GetPath(), Name: r.GetName()} }
 
-// takeValue moves a value out of a protobuf message: the client's copy is
-// a SecretValue, and the message's bytes are wiped.
-func takeValue(b []byte) SecretValue {
-	v := NewSecretValue(b)
-	clear(b)
-	return v
-}
-
 func secretFrom(s *vaultv1.Secret) Secret {
 	m := s.GetMetadata()
 	return Secret{
@@ -434,7 +426,7 @@ func secretFrom(s *vaultv1.Secret) Secret {
 }
 
 func cloneSecret(s Secret) Secret {
-	s.Value = s.Value.clone()
+	s.Value = s.Value.Clone()
 	s.Metadata.Labels = maps.Clone(s.Metadata.Labels)
 	return s
 }

@@ -307,16 +307,18 @@ func TestQueriesNameTheNodesMetrics(t *testing.T) {
 }
 
 // scrape starts a node, calls each of its services (a success and an
-// error each, so every counter has children), and reads its /metrics.
+// error each, so every counter has children), and reads its /metrics:
+// the consensus member's gauges and the audit logger's counters are there
+// from the start.
 func scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := node.Open(ctx, node.Config{
-		Server:    node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
-		Consensus: consensus.Config{BindAddress: "127.0.0.1:0"},
-	}, log)
+	n, err := node.Open(ctx, node.Config{Server: node.ServerConfig{DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		// Raft on a free port, electing itself at once.
+		Consensus: consensus.Config{BindAddress: "127.0.0.1:0", HeartbeatTimeout: 50 * time.Millisecond,
+			ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 25 * time.Millisecond}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +329,8 @@ func scrape(t *testing.T) map[string]*dto.MetricFamily {
 	tlsDir := filepath.Join(dir, "tls")
 	cfg := client.Config{Transport: client.Transport{Endpoint: n.GRPCAddr().String(), TLSCA: filepath.Join(tlsDir, "ca.crt"),
 		TLSCert: filepath.Join(tlsDir, "admin.crt"), TLSKey: filepath.Join(tlsDir, "admin.key"), TLSServerName: "localhost"}}
-	for _, s := range []*client.ServiceConfig{&cfg.Authz.ServiceConfig, &cfg.NHI.ServiceConfig, &cfg.Memory.ServiceConfig, &cfg.Vault.ServiceConfig} {
+	for _, s := range []*client.ServiceConfig{&cfg.Authz.ServiceConfig, &cfg.NHI.ServiceConfig, &cfg.Memory.ServiceConfig, &cfg.Vault.ServiceConfig,
+		&cfg.Storage.ServiceConfig, &cfg.Audit.ServiceConfig, &cfg.Consensus.ServiceConfig} {
 		s.TimeoutMS, s.ConnectTimeoutMS = 5000, 5000
 	}
 	c, err := client.New(cfg, client.WithLogger(log))
@@ -344,6 +347,15 @@ func scrape(t *testing.T) map[string]*dto.MetricFamily {
 	c.Vault.CreateSecret(ctx, client.CreateSecretRequest{Requester: "a", Ref: client.SecretRef{Path: "agents/a", Name: "K"},
 		Value: client.NewSecretValue([]byte("v")), Metadata: client.SecretMetadata{Type: client.Generic}})
 	c.Vault.GetSecret(ctx, "a", client.SecretRef{Path: "agents/a", Name: "NONE"}, "")
+	if _, err := c.NHI.RegisterAgent(ctx, client.Agent{ID: "a", Type: client.AgentService, OwnerID: "o"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Storage.Store(ctx, client.StoreObjectRequest{Requester: "a", Classification: client.AgentData}, []byte("x"))
+	c.Storage.Retrieve(ctx, client.ObjectRequest{Requester: "a", Ref: client.StorageRef{Bucket: "none", Key: "none"}})
+	c.Audit.Log(ctx, client.AuditRecord{What: "deploy_test", Outcome: client.OutcomeSuccess})
+	c.Audit.Log(ctx, client.AuditRecord{What: "deploy_test", Outcome: client.OutcomeSuccess, Source: "vault"})
+	c.Consensus.GetTimestamp(ctx, 1)
+	c.Consensus.OrderEvents(ctx, client.OrderEventsRequest{Events: []client.Event{{}}})
 
 	ca, err := os.ReadFile(filepath.Join(tlsDir, "ca.crt"))
 	if err != nil {

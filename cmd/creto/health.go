@@ -22,11 +22,12 @@ func newHealthCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "health",
 		Short: "Check a node's services through the Go clients and print the platform's health as JSON",
-		Long: `health asks each service of a node (authz, nhi, memory, vault) for its
-health as the Go clients do, runs the local crypto self-test, and prints
-the aggregated report as JSON: the platform is unhealthy when a critical
-service (authz, nhi, vault, crypto) is, degraded when any other is or
-any service is slow or has its circuit open.
+		Long: `health asks each service of a node (authz, nhi, memory, vault, storage,
+audit, consensus) for its health as the Go clients do, runs the local
+crypto self-test, and prints the aggregated report as JSON: the platform
+is unhealthy when a critical service (authz, nhi, vault, crypto) is,
+degraded when any other is or any service is slow or has its circuit
+open.
 
 --config reads a client configuration (docs/clients.md) for the timeouts
 that decide "slow"; the connection flags override its endpoint and TLS
@@ -100,8 +101,11 @@ func healthConfig(cmd *cobra.Command, conn *connFlags, file string) (client.Conf
 		}
 	}
 	cfg.Transport = t
-	for _, s := range []*client.ServiceConfig{&cfg.Authz.ServiceConfig, &cfg.NHI.ServiceConfig, &cfg.Memory.ServiceConfig, &cfg.Vault.ServiceConfig} {
+	for _, s := range []*client.ServiceConfig{&cfg.Authz.ServiceConfig, &cfg.NHI.ServiceConfig, &cfg.Memory.ServiceConfig, &cfg.Vault.ServiceConfig,
+		&cfg.Storage.ServiceConfig, &cfg.Audit.ServiceConfig, &cfg.Consensus.ServiceConfig} {
 		s.Transport = client.Transport{}
 	}
+	// A health check emits nothing: the audit logger needs no spool.
+	cfg.Audit.SpoolPath = ""
 	return cfg, opts, nil
 }

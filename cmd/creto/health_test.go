@@ -15,7 +15,8 @@ func TestHealthCommand(t *testing.T) {
 	s := startServer(t)
 	// Timeouts above the seed's 10 ms for authz: this machine is shared,
 	// and "slow" is not what this test is about.
-	cfg := writeTemp(t, "[authz]\ntimeout_ms = 2000\n[nhi]\ntimeout_ms = 2000\n[memory]\ntimeout_ms = 2000\n[vault]\ntimeout_ms = 2000\n")
+	cfg := writeTemp(t, "[authz]\ntimeout_ms = 2000\n[nhi]\ntimeout_ms = 2000\n[memory]\ntimeout_ms = 2000\n[vault]\ntimeout_ms = 2000\n"+
+		"[storage]\ntimeout_ms = 2000\n[audit]\ntimeout_ms = 2000\n[consensus]\ntimeout_ms = 2000\n")
 	health := func(args ...string) (int, client.Report, string) {
 		t.Helper()
 		code, stdout, stderr := creto(t, nil, append([]string{"health", "--config", cfg}, args...)...)
@@ -30,10 +31,10 @@ func TestHealthCommand(t *testing.T) {
 	conn := []string{"--addr", s.grpc, "--cacert", s.tls("ca.crt")}
 
 	code, r, stderr := health(conn...)
-	if code != exitOK || r.Status != client.Healthy || len(r.Services) != 5 {
+	if code != exitOK || r.Status != client.Healthy || len(r.Services) != 8 {
 		t.Fatalf("healthy node: %d %+v %s", code, r, stderr)
 	}
-	for _, name := range []string{"authz", "nhi", "memory", "vault", "crypto"} {
+	for _, name := range []string{"authz", "nhi", "memory", "vault", "storage", "audit", "consensus", "crypto"} {
 		if r.Services[name].Status != client.Healthy {
 			t.Fatalf("%s: %+v", name, r.Services[name])
 		}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/creto-systems/creto/secret"
 	"github.com/creto-systems/creto/services/crypto"
 )
 
@@ -59,7 +60,7 @@ func randomToken(context.Context, SecretRef, SecretMetadata) (SecretValue, error
 	defer clear(b)
 	out := make([]byte, base64.RawURLEncoding.EncodedLen(len(b)))
 	base64.RawURLEncoding.Encode(out, b)
-	return wrapValue(out), nil
+	return secret.Wrap(out), nil
 }
 
 // Password characters: no quotes, backslash, space or other characters
@@ -97,7 +98,7 @@ func randomPassword(context.Context, SecretRef, SecretMetadata) (SecretValue, er
 		s := string(out)
 		if strings.ContainsAny(s, pwLower) && strings.ContainsAny(s, pwUpper) &&
 			strings.ContainsAny(s, pwDigits) && strings.ContainsAny(s, pwSymbols) {
-			return wrapValue(out), nil
+			return secret.Wrap(out), nil
 		}
 		clear(out)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/creto-systems/creto/internal/kv"
+	"github.com/creto-systems/creto/secret"
 )
 
 // Secrets follow HashiCorp Vault's KV v2 model: a metadata record (type,
@@ -99,7 +100,7 @@ func (s *Service) readVersion(ctx context.Context, m *metaRecord, v uint32, now 
 		return nil, err
 	}
 	return &Secret{
-		Ref: m.ref, Value: wrapValue(pt), Version: v, Metadata: m.meta.clone(),
+		Ref: m.ref, Value: secret.Wrap(pt), Version: v, Metadata: m.meta.clone(),
 		CreatedAt: unixTime(vr.created), CreatedBy: vr.createdBy, ExpiresAt: unixTime(vr.expires),
 	}, nil
 }
