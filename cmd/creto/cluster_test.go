@@ -167,12 +167,20 @@ func TestThreeNodeClusterOfServeProcesses(t *testing.T) {
 		}
 	}
 	// Health, with the real probe: the consensus service serves on every
-	// node.
+	// node once the node has seen itself a member with a leader, which a
+	// node checks every 100 ms.
 	for _, s := range nodes {
-		out, err := exec.Command(tool(t, "grpc-health-probe"), "-addr", s.grpc, "-tls", "-tls-ca-cert", n1.tls("ca.crt"),
-			"-service", "creto.consensus.v1.ConsensusService").CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "SERVING") {
-			t.Fatalf("health of %s: %v %s", s.grpc, err, out)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out, err := exec.Command(tool(t, "grpc-health-probe"), "-addr", s.grpc, "-tls", "-tls-ca-cert", n1.tls("ca.crt"),
+				"-service", "creto.consensus.v1.ConsensusService").CombinedOutput()
+			if err == nil && strings.Contains(string(out), "SERVING") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("health of %s: %v %s", s.grpc, err, out)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 
