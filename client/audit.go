@@ -24,7 +24,7 @@ type AuditClient struct {
 	svc    *service
 	rpc    auditv1.AuditServiceClient
 	logger *auditLogger
-	close  func() error
+	ownedConn
 }
 
 // Outcome is how an audited action ended (seed Outcome).
@@ -186,13 +186,7 @@ type ProofVerdict struct {
 // NewAuditClient builds a client of the [audit] section alone, with its
 // logger running.
 func NewAuditClient(cfg AuditConfig, opts ...Option) (*AuditClient, error) {
-	d := newDialer(opts)
-	c, err := newAudit(d, Transport{}, cfg)
-	if err != nil {
-		return nil, errors.Join(err, d.close())
-	}
-	c.close = d.close
-	return c, nil
+	return standalone(cfg, opts, newAudit)
 }
 
 func newAudit(d *dialer, top Transport, cfg AuditConfig) (*AuditClient, error) {
@@ -369,7 +363,7 @@ func (c *AuditClient) Stats() Stats { return c.svc.Stats() }
 // (Flush first to wait longer), keeps critical events in its spool, and
 // drops and counts the ordinary events left — and releases the client's
 // connection.
-func (c *AuditClient) Close() error { return errors.Join(c.stopLogger(), closeOwned(c.close)) }
+func (c *AuditClient) Close() error { return errors.Join(c.stopLogger(), c.closeConn()) }
 
 // stopLogger stops the logger, giving it timeout_ms to deliver what waits.
 func (c *AuditClient) stopLogger() error {

@@ -27,7 +27,7 @@ type AuthzClient struct {
 	cache     *cache[[32]byte, Decision]
 	allowOnly bool
 	crypto    crypto.Provider
-	close     func() error
+	ownedConn
 }
 
 // Principal is the agent a check is about.
@@ -182,13 +182,7 @@ type RateLimit struct {
 // NewAuthzClient builds a client of the [authz] section alone; New builds
 // every client from one Config.
 func NewAuthzClient(cfg AuthzConfig, opts ...Option) (*AuthzClient, error) {
-	d := newDialer(opts)
-	c, err := newAuthz(d, Transport{}, cfg)
-	if err != nil {
-		return nil, errors.Join(err, d.close())
-	}
-	c.close = d.close
-	return c, nil
+	return standalone(cfg, opts, newAuthz)
 }
 
 func newAuthz(d *dialer, top Transport, cfg AuthzConfig) (*AuthzClient, error) {
@@ -428,12 +422,4 @@ func (c *AuthzClient) Stats() Stats { return c.svc.Stats() }
 
 // Close releases the client's connection; a client New built is closed by
 // Clients.Close.
-func (c *AuthzClient) Close() error { return closeOwned(c.close) }
-
-// closeOwned runs a client's close function, if it owns its connection.
-func closeOwned(close func() error) error {
-	if close == nil {
-		return nil
-	}
-	return close()
-}
+func (c *AuthzClient) Close() error { return c.closeConn() }

@@ -66,6 +66,33 @@ func newOptions(opts []Option) options {
 	return o
 }
 
+// ownedConn is part of every client: the dialer of a client built alone
+// (NewAuthzClient …), which closes with it; nil for the clients of New,
+// whose dialer Clients.Close closes.
+type ownedConn struct{ dialer *dialer }
+
+func (o *ownedConn) own(d *dialer) { o.dialer = d }
+
+func (o *ownedConn) closeConn() error {
+	if o.dialer == nil {
+		return nil
+	}
+	return o.dialer.close()
+}
+
+// standalone builds one section's client on a dialer of its own, which
+// the client then owns.
+func standalone[S any, C interface{ own(*dialer) }](cfg S, opts []Option, build func(*dialer, Transport, S) (C, error)) (C, error) {
+	d := newDialer(opts)
+	c, err := build(d, Transport{}, cfg)
+	if err != nil {
+		var none C
+		return none, errors.Join(err, d.close())
+	}
+	c.own(d)
+	return c, nil
+}
+
 // dialer opens and shares connections: clients whose services are at one
 // endpoint with the same TLS settings share one HTTP/2 connection.
 type dialer struct {

@@ -29,7 +29,7 @@ type ConsensusClient struct {
 	local  bool // local_fallback
 	clock  *hlc
 	nodeID string // of local timestamps
-	close  func() error
+	ownedConn
 
 	mu     sync.Mutex
 	leader *service // where timestamps and ordering go: svc until a follower names the leader
@@ -173,13 +173,7 @@ const maxLocalCount = 1 << logicalBits
 
 // NewConsensusClient builds a client of the [consensus] section alone.
 func NewConsensusClient(cfg ConsensusConfig, opts ...Option) (*ConsensusClient, error) {
-	d := newDialer(opts)
-	c, err := newConsensus(d, Transport{}, cfg)
-	if err != nil {
-		return nil, errors.Join(err, d.close())
-	}
-	c.close = d.close
-	return c, nil
+	return standalone(cfg, opts, newConsensus)
 }
 
 func newConsensus(d *dialer, top Transport, cfg ConsensusConfig) (*ConsensusClient, error) {
@@ -320,7 +314,7 @@ func (c *ConsensusClient) Health(ctx context.Context) Health { return c.svc.heal
 func (c *ConsensusClient) Stats() Stats { return c.svc.Stats() }
 
 // Close releases the client's connections.
-func (c *ConsensusClient) Close() error { return closeOwned(c.close) }
+func (c *ConsensusClient) Close() error { return c.closeConn() }
 
 // leaderCall sends a call that needs the leader: to the leader last
 // named, following a follower's NOT_LEADER redirect, and back to the

@@ -30,7 +30,7 @@ type MemoryClient struct {
 	threshold    *float32
 	answers      *cache[[32]byte, proto.Message]
 	crypto       crypto.Provider
-	close        func() error
+	ownedConn
 }
 
 // MemoryType classifies a memory (seed MemoryType).
@@ -163,13 +163,7 @@ type OversightContext struct {
 
 // NewMemoryClient builds a client of the [memory] section alone.
 func NewMemoryClient(cfg MemoryConfig, opts ...Option) (*MemoryClient, error) {
-	d := newDialer(opts)
-	c, err := newMemory(d, Transport{}, cfg)
-	if err != nil {
-		return nil, errors.Join(err, d.close())
-	}
-	c.close = d.close
-	return c, nil
+	return standalone(cfg, opts, newMemory)
 }
 
 func newMemory(d *dialer, top Transport, cfg MemoryConfig) (*MemoryClient, error) {
@@ -377,7 +371,7 @@ func (c *MemoryClient) Health(ctx context.Context) Health { return c.svc.health(
 func (c *MemoryClient) Stats() Stats { return c.svc.Stats() }
 
 // Close releases the client's connection.
-func (c *MemoryClient) Close() error { return closeOwned(c.close) }
+func (c *MemoryClient) Close() error { return c.closeConn() }
 
 func storeProto(r StoreRequest) *memoryv1.StoreRequest {
 	out := &memoryv1.StoreRequest{Agent: agentRef(r.Agent), Content: r.Content, Type: memoryv1.MemoryType(r.Type),

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -25,7 +24,7 @@ type NHIClient struct {
 	maxDepth int
 	agents   *cache[string, Agent]
 	keys     *cache[string, PublicKeys]
-	close    func() error
+	ownedConn
 }
 
 // AgentType says what kind of agent an identity belongs to.
@@ -122,13 +121,7 @@ type SignatureVerdict struct {
 
 // NewNHIClient builds a client of the [nhi] section alone.
 func NewNHIClient(cfg NHIConfig, opts ...Option) (*NHIClient, error) {
-	d := newDialer(opts)
-	c, err := newNHI(d, Transport{}, cfg)
-	if err != nil {
-		return nil, errors.Join(err, d.close())
-	}
-	c.close = d.close
-	return c, nil
+	return standalone(cfg, opts, newNHI)
 }
 
 func newNHI(d *dialer, top Transport, cfg NHIConfig) (*NHIClient, error) {
@@ -328,7 +321,7 @@ func (c *NHIClient) Health(ctx context.Context) Health { return c.svc.health(ctx
 func (c *NHIClient) Stats() Stats { return c.svc.Stats() }
 
 // Close releases the client's connection.
-func (c *NHIClient) Close() error { return closeOwned(c.close) }
+func (c *NHIClient) Close() error { return c.closeConn() }
 
 func agentFrom(a *nhiv1.AgentIdentity) Agent {
 	return Agent{

@@ -28,7 +28,7 @@ type StorageClient struct {
 	chunk     int
 	maxObject int64
 	streams   chan struct{} // a token per open stream
-	close     func() error
+	ownedConn
 }
 
 // Classification says what an object is for; every object needs one
@@ -217,13 +217,7 @@ type PresignedURL struct {
 
 // NewStorageClient builds a client of the [storage] section alone.
 func NewStorageClient(cfg StorageConfig, opts ...Option) (*StorageClient, error) {
-	d := newDialer(opts)
-	c, err := newStorage(d, Transport{}, cfg)
-	if err != nil {
-		return nil, errors.Join(err, d.close())
-	}
-	c.close = d.close
-	return c, nil
+	return standalone(cfg, opts, newStorage)
 }
 
 func newStorage(d *dialer, top Transport, cfg StorageConfig) (*StorageClient, error) {
@@ -465,7 +459,7 @@ func (c *StorageClient) Health(ctx context.Context) Health { return c.svc.health
 func (c *StorageClient) Stats() Stats { return c.svc.Stats() }
 
 // Close releases the client's connection; streams still open fail.
-func (c *StorageClient) Close() error { return closeOwned(c.close) }
+func (c *StorageClient) Close() error { return c.closeConn() }
 
 func storageRefProto(r StorageRef) *storagev1.StorageRef {
 	return &storagev1.StorageRef{Bucket: r.Bucket, Key: r.Key, VersionId: r.VersionID, ContentHash: r.ContentHash}

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -27,7 +26,7 @@ type VaultClient struct {
 	maxTTL     time.Duration
 	memoryOnly bool
 	secrets    *cache[secretKey, Secret]
-	close      func() error
+	ownedConn
 }
 
 // secretKey is whose read of which version a cached secret answers.
@@ -192,13 +191,7 @@ func (d DelegatedSecrets) Destroy() {
 
 // NewVaultClient builds a client of the [vault] section alone.
 func NewVaultClient(cfg VaultConfig, opts ...Option) (*VaultClient, error) {
-	d := newDialer(opts)
-	c, err := newVault(d, Transport{}, cfg)
-	if err != nil {
-		return nil, errors.Join(err, d.close())
-	}
-	c.close = d.close
-	return c, nil
+	return standalone(cfg, opts, newVault)
 }
 
 func newVault(d *dialer, top Transport, cfg VaultConfig) (*VaultClient, error) {
@@ -408,7 +401,7 @@ func (c *VaultClient) Stats() Stats { return c.svc.Stats() }
 // Close wipes the cached secrets and releases the client's connection.
 func (c *VaultClient) Close() error {
 	c.secrets.purge()
-	return closeOwned(c.close)
+	return c.closeConn()
 }
 
 func refProto(r SecretRef) *vaultv1.SecretRef { return &vaultv1.SecretRef{Path: r.Path, Name: r.Name} }
