@@ -8,8 +8,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/creto-systems/creto/internal/agentid"
 )
 
 // Type classifies a memory, so queries can be narrowed to the kinds a
@@ -80,18 +81,8 @@ const (
 // validateAgent accepts the ids nhi accepts: non-empty, bounded, UTF-8,
 // no spaces or control characters (which would forge log lines).
 func validateAgent(what, id string) error {
-	switch {
-	case id == "":
-		return invalid(nil, "%s is empty", what)
-	case len(id) > maxAgentBytes:
-		return invalid(nil, "%s is %d bytes, limit %d", what, len(id), maxAgentBytes)
-	case !utf8.ValidString(id):
-		return invalid(nil, "%s is not valid UTF-8", what)
-	}
-	for _, r := range id {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return invalid(nil, "%s contains a space or control character", what)
-		}
+	if err := agentid.Check(id, maxAgentBytes); err != nil {
+		return invalid(nil, "%s %v", what, err)
 	}
 	return nil
 }

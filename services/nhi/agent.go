@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/creto-systems/creto/internal/agentid"
 )
 
 // AgentType says what kind of agent an identity belongs to.
@@ -138,18 +140,8 @@ func (a *AgentIdentity) usableAt(ms int64) error {
 // validateID checks an agent id: printable UTF-8 without spaces, so ids
 // are safe in store keys, error messages and Cedar entity ids alike.
 func validateID(what, id string) error {
-	switch {
-	case id == "":
-		return detail(ErrInvalidArgument, "%s is empty", what)
-	case len(id) > MaxIDLength:
-		return detail(ErrInvalidArgument, "%s is %d bytes, limit %d", what, len(id), MaxIDLength)
-	case !utf8.ValidString(id):
-		return detail(ErrInvalidArgument, "%s is not valid UTF-8", what)
-	}
-	for _, r := range id {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return detail(ErrInvalidArgument, "%s contains a space or control character", what)
-		}
+	if err := agentid.Check(id, MaxIDLength); err != nil {
+		return detail(ErrInvalidArgument, "%s %v", what, err)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/creto-systems/creto/internal/agentid"
 )
 
 // Classification is what an object is for (seed §3.2 Classification). It
@@ -250,18 +252,8 @@ const (
 // validateAgent checks an agent id the way NHI does: printable UTF-8
 // without spaces, so it is safe in store keys and messages.
 func validateAgent(what, id string) error {
-	switch {
-	case id == "":
-		return invalid("%s is empty", what)
-	case len(id) > maxIDLength:
-		return invalid("%s is %d bytes, limit %d", what, len(id), maxIDLength)
-	case !utf8.ValidString(id):
-		return invalid("%s is not valid UTF-8", what)
-	}
-	for _, r := range id {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return invalid("%s %s contains a space or control character", what, quote(id))
-		}
+	if err := agentid.Check(id, maxIDLength); err != nil {
+		return invalid("%s %v", what, err)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/creto-systems/creto/internal/agentid"
 )
 
 // SecretRef names a secret: a path of segments and a name within it
@@ -81,18 +83,8 @@ func checkSegments(what, s string, limit int, slashes bool) error {
 // whitespace or control characters. Identities the vault itself acts as
 // (SchedulerAgent) contain a space, so no caller can claim one.
 func validateID(what, id string) error {
-	switch {
-	case id == "":
-		return invalid("%s is empty", what)
-	case len(id) > MaxIDBytes:
-		return invalid("%s is %d bytes, limit %d", what, len(id), MaxIDBytes)
-	case !utf8.ValidString(id):
-		return invalid("%s is not valid UTF-8", what)
-	}
-	for _, r := range id {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return invalid("%s %s contains a space or control character", what, quote(id))
-		}
+	if err := agentid.Check(id, MaxIDBytes); err != nil {
+		return invalid("%s %v", what, err)
 	}
 	return nil
 }
