@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	auditv1 "github.com/creto-systems/creto/api/creto/audit/v1"
+	"github.com/creto-systems/creto/internal/frames"
 )
 
 // The spool is the audit logger's durable file for critical events: every
@@ -25,21 +25,17 @@ import (
 // far that goes, and once nothing in the file is still owed to the log
 // the file is emptied.
 //
-// A frame is: u32 payload length, u32 CRC-32C of the payload, then the
-// payload: u8 type, u64 sequence number, and for an event the protobuf
-// encoding of its record. A crash can tear only the last frame: reading
-// stops at the first frame that is short or fails its CRC.
+// Its frames (internal/frames) carry a u8 type, a u64 sequence number,
+// and for an event the protobuf encoding of its record. Reading stops at
+// the first torn or damaged frame.
 
 const (
 	frameEvent  = 1 // an event: its record follows
 	frameSettle = 2 // every event before this sequence number is settled
-	spoolHeader = 8
 	// maxSpoolFrame bounds a frame: the log's records are at most 64 KiB
 	// encoded, and a record here is near that size.
 	maxSpoolFrame = 1 << 20
 )
-
-var spoolCRC = crc32.MakeTable(crc32.Castagnoli)
 
 type spool struct {
 	path string
@@ -146,38 +142,19 @@ func keep(events []*pending, settled uint64) []*pending {
 // readSpoolFrame reads one frame: its type, sequence number, body and
 // size; io.EOF at a clean end.
 func readSpoolFrame(r *bufio.Reader) (typ byte, seq uint64, body []byte, n int64, err error) {
-	var hdr [spoolHeader]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	payload, n, err := frames.Read(r, 9, maxSpoolFrame)
+	if err != nil {
 		return 0, 0, nil, 0, err
-	}
-	size := binary.BigEndian.Uint32(hdr[:4])
-	if size < 9 || size > maxSpoolFrame {
-		return 0, 0, nil, 0, fmt.Errorf("frame length %d", size)
-	}
-	payload := make([]byte, size)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return 0, 0, nil, 0, fmt.Errorf("short frame: %w", err)
-	}
-	if crc32.Checksum(payload, spoolCRC) != binary.BigEndian.Uint32(hdr[4:]) {
-		return 0, 0, nil, 0, errors.New("checksum mismatch")
 	}
 	typ = payload[0]
 	if typ != frameEvent && typ != frameSettle {
 		return 0, 0, nil, 0, fmt.Errorf("frame type %d", typ)
 	}
-	return typ, binary.BigEndian.Uint64(payload[1:9]), payload[9:], int64(spoolHeader + size), nil
+	return typ, binary.BigEndian.Uint64(payload[1:9]), payload[9:], n, nil
 }
 
 func appendSpoolFrame(dst []byte, typ byte, seq uint64, body []byte) []byte {
-	size := 9 + len(body)
-	start := len(dst)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(size))
-	dst = append(dst, 0, 0, 0, 0) // the CRC, below
-	dst = append(dst, typ)
-	dst = binary.BigEndian.AppendUint64(dst, seq)
-	dst = append(dst, body...)
-	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(dst[start+spoolHeader:], spoolCRC))
-	return dst
+	return frames.Append(dst, []byte{typ}, binary.BigEndian.AppendUint64(nil, seq), body)
 }
 
 // add queues an event for the file; it never waits for the disk.

@@ -11,6 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/creto-systems/creto/internal/frames"
 )
 
 // FuzzParseConfig: any file is a Config or an ErrConfig, and a Config is
@@ -84,7 +86,7 @@ func FuzzSpool(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(left) > len(data)/spoolHeader {
+		if len(left) > len(data)/frames.HeaderSize {
 			t.Fatalf("%d events from %d bytes", len(left), len(data))
 		}
 		var compact []byte

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"math"
@@ -14,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/creto-systems/creto/internal/frames"
 )
 
 // The spool is a Logger's durable local file for critical events it could
@@ -21,15 +22,10 @@ import (
 // emitter waits for a disk), read back at start, and truncated once
 // everything in it has been committed to the log.
 //
-// A frame is: u32 payload length, u32 CRC-32C of the payload, then the
-// payload: u64 sequence number, u8 class, and the record's leaf encoding
-// minus its 17-byte header (what follows version, index and logged_at).
-// A crash can tear only the last frame; reading stops at the first frame
-// that is short or fails its CRC, and the file is cut there.
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
-const frameHeader = 8
+// Its frames (internal/frames) carry a u64 sequence number, a u8 class,
+// and the record's leaf encoding minus its 17-byte header (what follows
+// version, index and logged_at). Reading stops at the first torn or
+// damaged frame, and the file is cut there.
 
 // spooled is an event with its sequence number and, once it is bound for
 // the spool, its encoding (validated on the way in, so the spool never
@@ -114,23 +110,9 @@ func (s *spool) load() error {
 // readFrame reads one frame and returns its event, sequence number and
 // size, io.EOF at a clean end.
 func readFrame(r *bufio.Reader) (Event, uint64, int64, error) {
-	var hdr [frameHeader]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Event{}, 0, 0, io.EOF
-		}
+	payload, n, err := frames.Read(r, 9, maxEncodedRecordSize+9)
+	if err != nil {
 		return Event{}, 0, 0, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:4])
-	if n < 9 || n > maxEncodedRecordSize+9 {
-		return Event{}, 0, 0, fmt.Errorf("frame length %d", n)
-	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return Event{}, 0, 0, err
-	}
-	if crc32.Checksum(payload, crcTable) != binary.BigEndian.Uint32(hdr[4:]) {
-		return Event{}, 0, 0, errors.New("checksum mismatch")
 	}
 	seq, class := binary.BigEndian.Uint64(payload), Class(payload[8])
 	// The spool keeps the tail; index and logged_at are the log's to set.
@@ -140,19 +122,11 @@ func readFrame(r *bufio.Reader) (Event, uint64, int64, error) {
 		return Event{}, 0, 0, fmt.Errorf("bad event: %v", err)
 	}
 	r2.LoggedAt = time.Time{}
-	return Event{Class: class, Record: r2}, seq, int64(frameHeader + n), nil
+	return Event{Class: class, Record: r2}, seq, n, nil
 }
 
 func appendFrame(dst []byte, seq uint64, ev *Event, tail []byte) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, frameHeader)...)
-	dst = binary.BigEndian.AppendUint64(dst, seq)
-	dst = append(dst, byte(ev.Class))
-	dst = append(dst, tail...)
-	payload := dst[start+frameHeader:]
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(payload)))
-	binary.BigEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, crcTable))
-	return dst
+	return frames.Append(dst, binary.BigEndian.AppendUint64(nil, seq), []byte{byte(ev.Class)}, tail)
 }
 
 // add queues events for the spool goroutine; it never blocks on the disk.

@@ -1,0 +1,58 @@
+package frames
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestRoundTripAndTears(t *testing.T) {
+	var buf []byte
+	buf = Append(buf, []byte("one"))
+	buf = Append(buf, []byte("tw"), []byte("o"), nil)
+	whole := len(buf)
+	buf = Append(buf, []byte("three"))
+
+	read := func(b []byte) (got []string, err error) {
+		r := bufio.NewReader(bytes.NewReader(b))
+		var off int64
+		for {
+			p, n, err := Read(r, 1, 16)
+			if err != nil {
+				if off > int64(len(b)) {
+					t.Fatalf("sizes add up past the input: %d", off)
+				}
+				return got, err
+			}
+			off += n
+			got = append(got, string(p))
+		}
+	}
+	if got, err := read(buf); err != io.EOF || strings.Join(got, ",") != "one,two,three" {
+		t.Fatalf("whole: %v %v", got, err)
+	}
+	// Every tear inside the last frame reads back the first two, then fails.
+	for cut := whole + 1; cut < len(buf); cut++ {
+		if got, err := read(buf[:cut]); err == nil || errors.Is(err, io.EOF) || strings.Join(got, ",") != "one,two" {
+			t.Fatalf("cut at %d: %v %v", cut, got, err)
+		}
+	}
+	// A flipped bit anywhere in a frame fails its checksum or its length.
+	for i := whole; i < len(buf); i++ {
+		bad := bytes.Clone(buf)
+		bad[i] ^= 0x10
+		if got, err := read(bad); err == nil || errors.Is(err, io.EOF) || len(got) != 2 {
+			t.Fatalf("bit flipped at %d: %v %v", i, got, err)
+		}
+	}
+	// Payloads outside the bounds are refused.
+	if _, _, err := Read(bufio.NewReader(bytes.NewReader(Append(nil, make([]byte, 17)))), 1, 16); err == nil {
+		t.Fatal("an oversize frame was read")
+	}
+	if _, _, err := Read(bufio.NewReader(bytes.NewReader(Append(nil))), 1, 16); err == nil {
+		t.Fatal("an undersize frame was read")
+	}
+}
