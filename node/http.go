@@ -12,6 +12,12 @@ func (n *Node) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{Registry: n.metrics.reg})
 }
 
+// presignedHandler serves presigned storage URLs, counted by method and
+// status.
+func (n *Node) presignedHandler() http.Handler {
+	return promhttp.InstrumentHandlerCounter(n.metrics.presigned, n.storage.Handler())
+}
+
 // healthz reports every service's serving status as JSON; the status code
 // is 200 only when all of them serve, so a plain HTTP probe works too.
 func (n *Node) healthz(w http.ResponseWriter, r *http.Request) {

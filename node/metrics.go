@@ -19,6 +19,9 @@ type metrics struct {
 	checkDuration prometheus.Histogram
 	requests      map[string]*prometheus.CounterVec // by short service name
 	duration      *prometheus.HistogramVec
+	// presigned counts the HTTP listener's presigned storage requests, by
+	// method and HTTP status: a burst of 403s is someone trying URLs.
+	presigned *prometheus.CounterVec
 }
 
 // shortName maps a gRPC service to the metric prefix the seed uses:
@@ -47,8 +50,12 @@ func newMetrics(services []string) *metrics {
 			Help:    "Time to answer a gRPC call, by service and method.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 4, 10),
 		}, []string{"service", "method"}),
+		presigned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storage_presigned_requests_total",
+			Help: "Requests to presigned storage URLs on the HTTP listener, by HTTP method and status code.",
+		}, []string{"method", "code"}),
 	}
-	m.reg.MustRegister(m.checkDuration, m.duration,
+	m.reg.MustRegister(m.checkDuration, m.duration, m.presigned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, svc := range services {
 		name := shortName(svc)

@@ -300,7 +300,7 @@ func (n *Node) buildServers(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", n.metricsHandler())
 	mux.HandleFunc("GET /healthz", n.healthz)
-	mux.Handle(n.cfg.presignPath(), n.storage.Handler())
+	mux.Handle(n.cfg.presignPath(), n.presignedHandler())
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn)}
 	return nil
 }

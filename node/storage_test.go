@@ -355,6 +355,24 @@ func TestStoragePresignedURLsWithCurl(t *testing.T) {
 	if err != nil || string(obj.GetData()) != `{"step":3,"cursor":"page-9"}` {
 		t.Fatalf("the object after refusals: %v %v", obj, err)
 	}
+
+	// Every request to the presigned path is counted by method and status;
+	// the one to another path is not.
+	metrics := httpsGet(t, tn, "/metrics")
+	for _, want := range []string{
+		`storage_presigned_requests_total{code="200",method="get"} 1`,
+		`storage_presigned_requests_total{code="201",method="put"} 1`,
+		`storage_presigned_requests_total{code="403",method="get"} 7`,
+		`storage_presigned_requests_total{code="403",method="put"} 2`,
+		`storage_presigned_requests_total{code="413",method="put"} 1`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(metrics[strings.Index(metrics, "# HELP storage_presigned"):])
+	}
 }
 
 // Over quota, a store is RESOURCE_EXHAUSTED with the owner's used and
