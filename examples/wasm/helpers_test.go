@@ -107,6 +107,9 @@ type host struct {
 	// asked for.
 	ids     *nhi.Service
 	objects *storage.Service
+	// platform holds the vault, audit log and consensus node behind
+	// those modules, opened likewise (platform_test.go).
+	platform
 }
 
 // noon is when checks happen unless a case sets the clock.
@@ -124,6 +127,7 @@ func newHost(t *testing.T, capabilities ...string) *host {
 		h.openServices(t)
 		mods = append(mods, hosts.NHI{Agents: h.ids}, hosts.Storage{Objects: h.objects})
 	}
+	mods = append(mods, h.openPlatform(t, capabilities)...)
 	h.Engine = engine.New(engine.WithLogger(slog.New(h.logs)), engine.WithHostModules(mods...))
 	t.Cleanup(func() { h.Close() })
 	if _, err := h.ApplyPolicies(bg, engine.Change{Op: engine.OpCreate, ID: "all", Text: `permit(principal, action, resource);`}); err != nil {
