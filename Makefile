@@ -153,6 +153,7 @@ WASM_MODULES := \
 	$(WASM)/assemblyscript/build/two_person.wasm \
 	$(WASM)/rust/build/conformance.wasm \
 	$(WASM)/rust/build/prod_guard.wasm \
+	$(WASM)/rust/build/platform.wasm \
 	$(WASM)/wat/build/conformance.wasm \
 	$(WASM)/wat/build/agent_no_approve.wasm \
 	$(WASM)/wat/build/inactive_guard.wasm \
@@ -228,7 +229,7 @@ $(WASM)/wat/build/raw/$(1).wasm: $(2) sdk/wat/creto.wat | wasm-tools
 $(call wasm-annotate,wat,$(1),$(3))
 endef
 
-$(WASM)/rust/build/raw/libcreto.rlib: sdk/rust/src/lib.rs | wasm-tools
+$(WASM)/rust/build/raw/libcreto.rlib: $(wildcard sdk/rust/src/*.rs) | wasm-tools
 	@mkdir -p $(@D)
 	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --crate-type rlib --crate-name creto -o $@ $<
 
@@ -237,6 +238,7 @@ $(eval $(call wasm-c,business_hours,$(WASM)/c/business_hours.c,$(WASM)/c/manifes
 $(eval $(call wasm-as,conformance,$(AS_DIR)/conformance/conformance.ts,$(AS_DIR)/conformance/manifest.json))
 $(eval $(call wasm-as,two_person,$(WASM)/assemblyscript/two_person.ts,$(WASM)/assemblyscript/manifest.json))
 $(eval $(call wasm-rust,conformance,sdk/rust/conformance/conformance.rs,sdk/rust/conformance/manifest.json))
+$(eval $(call wasm-rust,platform,sdk/rust/platform/platform.rs,sdk/rust/platform/manifest.json))
 $(eval $(call wasm-rust,prod_guard,$(WASM)/rust/prod_guard.rs,$(WASM)/rust/manifest.json))
 $(eval $(call wasm-wat,conformance,sdk/wat/conformance/conformance.wat,sdk/wat/conformance/manifest.json))
 $(eval $(call wasm-wat,agent_no_approve,$(WASM)/wat/agent_no_approve.wat,$(WASM)/wat/manifest.json))
