@@ -149,6 +149,7 @@ RUSTFLAGS_WASM := --target wasm32-unknown-unknown --edition 2021 -C opt-level=s 
 WASM_MODULES := \
 	$(WASM)/c/build/conformance.wasm \
 	$(WASM)/c/build/business_hours.wasm \
+	$(WASM)/c/build/platform.wasm \
 	$(WASM)/assemblyscript/build/conformance.wasm \
 	$(WASM)/assemblyscript/build/two_person.wasm \
 	$(WASM)/rust/build/conformance.wasm \
@@ -234,6 +235,7 @@ $(WASM)/rust/build/raw/libcreto.rlib: $(wildcard sdk/rust/src/*.rs) | wasm-tools
 	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --crate-type rlib --crate-name creto -o $@ $<
 
 $(eval $(call wasm-c,conformance,sdk/c/conformance/conformance.c,sdk/c/conformance/manifest.json))
+$(eval $(call wasm-c,platform,sdk/c/platform/platform.c,sdk/c/platform/manifest.json))
 $(eval $(call wasm-c,business_hours,$(WASM)/c/business_hours.c,$(WASM)/c/manifest.json))
 $(eval $(call wasm-as,conformance,$(AS_DIR)/conformance/conformance.ts,$(AS_DIR)/conformance/manifest.json))
 $(eval $(call wasm-as,two_person,$(WASM)/assemblyscript/two_person.ts,$(WASM)/assemblyscript/manifest.json))
