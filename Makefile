@@ -152,6 +152,7 @@ WASM_MODULES := \
 	$(WASM)/c/build/platform.wasm \
 	$(WASM)/assemblyscript/build/conformance.wasm \
 	$(WASM)/assemblyscript/build/two_person.wasm \
+	$(WASM)/assemblyscript/build/platform.wasm \
 	$(WASM)/rust/build/conformance.wasm \
 	$(WASM)/rust/build/prod_guard.wasm \
 	$(WASM)/rust/build/platform.wasm \
@@ -206,7 +207,7 @@ endef
 
 # $(call wasm-as,NAME,SOURCE,MANIFEST)
 define wasm-as
-$(WASM)/assemblyscript/build/raw/$(1).wasm: $(2) $(AS_DIR)/assembly/index.ts $(AS_STAMP) | wasm-tools
+$(WASM)/assemblyscript/build/raw/$(1).wasm: $(2) $(wildcard $(AS_DIR)/assembly/*.ts) $(AS_STAMP) | wasm-tools
 	@mkdir -p $$(@D)
 	$$(ASC) $(2) $$(ASCFLAGS) -o $$@
 $(call wasm-annotate,assemblyscript,$(1),$(3))
@@ -238,6 +239,7 @@ $(eval $(call wasm-c,conformance,sdk/c/conformance/conformance.c,sdk/c/conforman
 $(eval $(call wasm-c,platform,sdk/c/platform/platform.c,sdk/c/platform/manifest.json))
 $(eval $(call wasm-c,business_hours,$(WASM)/c/business_hours.c,$(WASM)/c/manifest.json))
 $(eval $(call wasm-as,conformance,$(AS_DIR)/conformance/conformance.ts,$(AS_DIR)/conformance/manifest.json))
+$(eval $(call wasm-as,platform,$(AS_DIR)/platform/platform.ts,$(AS_DIR)/platform/manifest.json))
 $(eval $(call wasm-as,two_person,$(WASM)/assemblyscript/two_person.ts,$(WASM)/assemblyscript/manifest.json))
 $(eval $(call wasm-rust,conformance,sdk/rust/conformance/conformance.rs,sdk/rust/conformance/manifest.json))
 $(eval $(call wasm-rust,platform,sdk/rust/platform/platform.rs,sdk/rust/platform/manifest.json))
