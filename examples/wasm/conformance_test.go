@@ -137,6 +137,16 @@ func examples() []extension {
 			``:              "allow-list",
 			`{"allow": []}`: "allow-list",
 		}},
+		extension{lang: "go", module: "standing", setup: inactiveAgents, verify: refusalRecords, checks: []check{
+			{name: "active agent", req: request("Agent:bot", "read", "Doc:d", ""), want: allow},
+			{name: "suspended agent", req: request("Agent:paused", "read", "Doc:d", ""),
+				want: deny("agent-standing", "agent paused is suspended in the identity registry")},
+			{name: "revoked agent", req: request("Agent:gone", "write", "Doc:d", ""),
+				want: deny("agent-standing", "agent gone is revoked in the identity registry")},
+			{name: "unknown agent", req: request("Agent:ghost", "read", "Invoice:7", ""),
+				want: deny("agent-standing", "agent ghost is not registered in the identity registry")},
+			{name: "people are not agents", req: request("User:paused", "read", "Doc:d", ""), want: allow},
+		}},
 		extension{lang: "wat", module: "inactive_guard", setup: inactiveAgents, verify: denialLog, checks: []check{
 			{name: "active agent", req: request("Agent:bot", "read", "Doc:d", ""), want: allow},
 			{name: "suspended agent", req: request("Agent:paused", "read", "Doc:d", ""), want: inactive},

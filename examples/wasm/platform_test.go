@@ -361,3 +361,24 @@ func TestPlatformBindings(t *testing.T) {
 		})
 	}
 }
+
+// refusalRecords checks agent-standing's audit records: one per refusal,
+// in the refused agent's name, with the standing that decided it.
+func refusalRecords(t *testing.T, h *host) {
+	t.Helper()
+	var got []string
+	for _, r := range h.auditRecords(t, "ext:agent-standing") {
+		if r.What != "agent.refused" || r.Outcome != audit.Denied {
+			t.Errorf("record %+v", r)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s: %s (%s)", r.Who, r.Context["action"], r.Resource, r.Why, r.Context["standing"]))
+	}
+	want := []string{
+		`paused read Doc::"d": agent is suspended (suspended)`,
+		`gone write Doc::"d": agent is revoked (revoked)`,
+		`ghost read Invoice::"7": agent is not registered (not registered)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit records\n got %q\nwant %q", got, want)
+	}
+}
