@@ -137,7 +137,7 @@ func examples() []extension {
 			``:              "allow-list",
 			`{"allow": []}`: "allow-list",
 		}},
-		extension{lang: "go", module: "standing", setup: inactiveAgents, verify: refusalRecords, checks: []check{
+		extension{lang: "go", module: "standing", setup: standingAgents, verify: refusalRecords, checks: []check{
 			{name: "active agent", req: request("Agent:bot", "read", "Doc:d", ""), want: allow},
 			{name: "suspended agent", req: request("Agent:paused", "read", "Doc:d", ""),
 				want: deny("agent-standing", "agent paused is suspended in the identity registry")},
@@ -145,6 +145,9 @@ func examples() []extension {
 				want: deny("agent-standing", "agent gone is revoked in the identity registry")},
 			{name: "unknown agent", req: request("Agent:ghost", "read", "Invoice:7", ""),
 				want: deny("agent-standing", "agent ghost is not registered in the identity registry")},
+			{name: "agent before its expiry", req: request("Agent:lapsed", "read", "Doc:d", ""), want: allow},
+			{name: "expired agent", at: expired, req: request("Agent:lapsed", "read", "Doc:d", ""),
+				want: deny("agent-standing", "agent lapsed is expired in the identity registry")},
 			{name: "people are not agents", req: request("User:paused", "read", "Doc:d", ""), want: allow},
 		}},
 		extension{lang: "wat", module: "inactive_guard", setup: inactiveAgents, verify: denialLog, checks: []check{

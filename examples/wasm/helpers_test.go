@@ -125,7 +125,7 @@ func newHost(t *testing.T, capabilities ...string) *host {
 	}
 	if slices.Contains(capabilities, abi.CapabilityNHI) || slices.Contains(capabilities, abi.CapabilityStorage) {
 		h.openServices(t)
-		mods = append(mods, hosts.NHI{Agents: h.ids}, hosts.Storage{Objects: h.objects})
+		mods = append(mods, hosts.NHI{Agents: h.ids, Now: h.clock.now}, hosts.Storage{Objects: h.objects})
 	}
 	mods = append(mods, h.openPlatform(t, capabilities)...)
 	h.Engine = engine.New(engine.WithLogger(slog.New(h.logs)), engine.WithHostModules(mods...))

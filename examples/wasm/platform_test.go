@@ -209,6 +209,13 @@ var (
 	blob = `{"blob": "` + strings.Repeat("b", 3000) + `"}`
 )
 
+// lapse is when agent "lapsed" expires: after noon, the engine's clock,
+// and before the clock expired sets.
+var lapse = time.Now().Add(time.Hour).Truncate(time.Second)
+
+// expired is a time by the engine's clock when "lapsed" has expired.
+var expired = lapse.Add(time.Hour)
+
 // platformFixtures registers agents and the extension's identity, provisions the guest's secret and
 // stores an object of another identity's in the guest's bucket.
 func platformFixtures(t *testing.T, h *host, ext string) {
@@ -217,6 +224,7 @@ func platformFixtures(t *testing.T, h *host, ext string) {
 		{ID: "bot", Type: nhi.AgentTypeService, OwnerID: "ops", Attributes: map[string]string{"team": "payments", "bio": bio}},
 		{ID: "paused", Type: nhi.AgentTypeAssistant, OwnerID: longOwner},
 		{ID: "gone", Type: nhi.AgentTypeWorkflow, OwnerID: "ops"},
+		{ID: "lapsed", Type: nhi.AgentTypeAutonomous, OwnerID: "ops", ExpiresAt: lapse},
 	} {
 		if _, err := h.ids.Register(bg, a); err != nil {
 			t.Fatal(err)
@@ -313,6 +321,16 @@ func TestPlatformBindings(t *testing.T) {
 				}
 			}
 
+			// An active agent past its expiry, by the engine's clock.
+			h.clock.set(expired)
+			if g := platformCall(t, h, "lapsed", "status", "", ""); g.String() != value("", 4).String() {
+				t.Errorf("status of an expired agent: %v", g)
+			}
+			h.clock.set(noon)
+			if g := platformCall(t, h, "lapsed", "status", "", ""); g.String() != value("", 1).String() {
+				t.Errorf("status of an agent before its expiry: %v", g)
+			}
+
 			// Storage: put, get (3 KiB: a retry), stat, delete.
 			if g := platformCall(t, h, "bot", "put", "k1", blob); g.String() != value("", 0).String() {
 				t.Fatalf("put: %v", g)
@@ -362,6 +380,16 @@ func TestPlatformBindings(t *testing.T) {
 	}
 }
 
+// standingAgents are inactiveAgents and one that has expired by the
+// engine's clock at expired.
+func standingAgents(t *testing.T, h *host) {
+	t.Helper()
+	inactiveAgents(t, h)
+	if _, err := h.ids.Register(bg, nhi.AgentIdentity{ID: "lapsed", Type: nhi.AgentTypeService, OwnerID: "ops", ExpiresAt: lapse}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // refusalRecords checks agent-standing's audit records: one per refusal,
 // in the refused agent's name, with the standing that decided it.
 func refusalRecords(t *testing.T, h *host) {
@@ -377,6 +405,7 @@ func refusalRecords(t *testing.T, h *host) {
 		`paused read Doc::"d": agent is suspended (suspended)`,
 		`gone write Doc::"d": agent is revoked (revoked)`,
 		`ghost read Invoice::"7": agent is not registered (not registered)`,
+		`lapsed read Doc::"d": agent is expired (expired)`,
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("audit records\n got %q\nwant %q", got, want)
