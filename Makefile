@@ -149,10 +149,13 @@ RUSTFLAGS_WASM := --target wasm32-unknown-unknown --edition 2021 -C opt-level=s 
 WASM_MODULES := \
 	$(WASM)/c/build/conformance.wasm \
 	$(WASM)/c/build/business_hours.wasm \
+	$(WASM)/c/build/platform.wasm \
 	$(WASM)/assemblyscript/build/conformance.wasm \
 	$(WASM)/assemblyscript/build/two_person.wasm \
+	$(WASM)/assemblyscript/build/platform.wasm \
 	$(WASM)/rust/build/conformance.wasm \
 	$(WASM)/rust/build/prod_guard.wasm \
+	$(WASM)/rust/build/platform.wasm \
 	$(WASM)/wat/build/conformance.wasm \
 	$(WASM)/wat/build/agent_no_approve.wasm \
 	$(WASM)/wat/build/inactive_guard.wasm \
@@ -204,7 +207,7 @@ endef
 
 # $(call wasm-as,NAME,SOURCE,MANIFEST)
 define wasm-as
-$(WASM)/assemblyscript/build/raw/$(1).wasm: $(2) $(AS_DIR)/assembly/index.ts $(AS_STAMP) | wasm-tools
+$(WASM)/assemblyscript/build/raw/$(1).wasm: $(2) $(wildcard $(AS_DIR)/assembly/*.ts) $(AS_STAMP) | wasm-tools
 	@mkdir -p $$(@D)
 	$$(ASC) $(2) $$(ASCFLAGS) -o $$@
 $(call wasm-annotate,assemblyscript,$(1),$(3))
@@ -228,15 +231,18 @@ $(WASM)/wat/build/raw/$(1).wasm: $(2) sdk/wat/creto.wat | wasm-tools
 $(call wasm-annotate,wat,$(1),$(3))
 endef
 
-$(WASM)/rust/build/raw/libcreto.rlib: sdk/rust/src/lib.rs | wasm-tools
+$(WASM)/rust/build/raw/libcreto.rlib: $(wildcard sdk/rust/src/*.rs) | wasm-tools
 	@mkdir -p $(@D)
 	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --crate-type rlib --crate-name creto -o $@ $<
 
 $(eval $(call wasm-c,conformance,sdk/c/conformance/conformance.c,sdk/c/conformance/manifest.json))
+$(eval $(call wasm-c,platform,sdk/c/platform/platform.c,sdk/c/platform/manifest.json))
 $(eval $(call wasm-c,business_hours,$(WASM)/c/business_hours.c,$(WASM)/c/manifest.json))
 $(eval $(call wasm-as,conformance,$(AS_DIR)/conformance/conformance.ts,$(AS_DIR)/conformance/manifest.json))
+$(eval $(call wasm-as,platform,$(AS_DIR)/platform/platform.ts,$(AS_DIR)/platform/manifest.json))
 $(eval $(call wasm-as,two_person,$(WASM)/assemblyscript/two_person.ts,$(WASM)/assemblyscript/manifest.json))
 $(eval $(call wasm-rust,conformance,sdk/rust/conformance/conformance.rs,sdk/rust/conformance/manifest.json))
+$(eval $(call wasm-rust,platform,sdk/rust/platform/platform.rs,sdk/rust/platform/manifest.json))
 $(eval $(call wasm-rust,prod_guard,$(WASM)/rust/prod_guard.rs,$(WASM)/rust/manifest.json))
 $(eval $(call wasm-wat,conformance,sdk/wat/conformance/conformance.wat,sdk/wat/conformance/manifest.json))
 $(eval $(call wasm-wat,agent_no_approve,$(WASM)/wat/agent_no_approve.wat,$(WASM)/wat/manifest.json))

@@ -107,6 +107,9 @@ type host struct {
 	// asked for.
 	ids     *nhi.Service
 	objects *storage.Service
+	// platform holds the vault, audit log and consensus node behind
+	// those modules, opened likewise (platform_test.go).
+	platform
 }
 
 // noon is when checks happen unless a case sets the clock.
@@ -122,8 +125,9 @@ func newHost(t *testing.T, capabilities ...string) *host {
 	}
 	if slices.Contains(capabilities, abi.CapabilityNHI) || slices.Contains(capabilities, abi.CapabilityStorage) {
 		h.openServices(t)
-		mods = append(mods, hosts.NHI{Agents: h.ids}, hosts.Storage{Objects: h.objects})
+		mods = append(mods, hosts.NHI{Agents: h.ids, Now: h.clock.now}, hosts.Storage{Objects: h.objects})
 	}
+	mods = append(mods, h.openPlatform(t, capabilities)...)
 	h.Engine = engine.New(engine.WithLogger(slog.New(h.logs)), engine.WithHostModules(mods...))
 	t.Cleanup(func() { h.Close() })
 	if _, err := h.ApplyPolicies(bg, engine.Change{Op: engine.OpCreate, ID: "all", Text: `permit(principal, action, resource);`}); err != nil {

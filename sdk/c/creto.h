@@ -336,6 +336,221 @@ int32_t creto_state_set(const char *key, uint32_t key_len, const char *value, ui
 CRETO_IMPORT("creto:state/v1", "add")
 int64_t creto_state_add(const char *key, uint32_t key_len, int64_t delta, int64_t window_ns);
 
+/* ---- Platform modules (SPEC.md 6.6-6.11) ------------------------------- */
+
+/* Each needs its capability in manifest.json ("nhi", "vault",
+ * "vault-reveal", "audit", "storage", "consensus") and the operator's
+ * grant. Functions returning bytes follow the return convention, like
+ * creto_state_get: the result's full length, with nothing written when it
+ * is over cap (call again with a buffer at least that long), or a negative
+ * CRETO_E* code. The creto__ imports are the raw ABI; call the wrappers. */
+
+CRETO_IMPORT("creto:nhi/v1", "is_registered") int32_t creto__nhi_is_registered(const char *id, uint32_t id_len);
+CRETO_IMPORT("creto:nhi/v1", "is_revoked") int32_t creto__nhi_is_revoked(const char *id, uint32_t id_len);
+CRETO_IMPORT("creto:nhi/v1", "status") int32_t creto__nhi_status(const char *id, uint32_t id_len);
+CRETO_IMPORT("creto:nhi/v1", "owner")
+int32_t creto__nhi_owner(const char *id, uint32_t id_len, char *out, uint32_t cap);
+CRETO_IMPORT("creto:nhi/v1", "agent_type")
+int32_t creto__nhi_agent_type(const char *id, uint32_t id_len, char *out, uint32_t cap);
+CRETO_IMPORT("creto:nhi/v1", "attribute")
+int32_t creto__nhi_attribute(const char *id, uint32_t id_len, const char *key, uint32_t key_len, char *out, uint32_t cap);
+
+/* creto:nhi/v1 (capability "nhi"): the identity registry's record of an
+ * agent, read-only. An id over 128 bytes is CRETO_EINVAL; one the registry
+ * does not know CRETO_ENOTFOUND (except for creto_nhi_is_registered). */
+
+/* Agent statuses, as creto_nhi_status returns them. Only ACTIVE may act. */
+#define CRETO_NHI_ACTIVE 1
+#define CRETO_NHI_SUSPENDED 2
+#define CRETO_NHI_REVOKED 3
+#define CRETO_NHI_EXPIRED 4 /* active, but past its expiry */
+
+/* 1 when the id was ever registered (revoked agents included), 0 when not. */
+static inline int32_t creto_nhi_is_registered(creto_str id) { return creto__nhi_is_registered(id.ptr, id.len); }
+/* 1 revoked, 0 not. */
+static inline int32_t creto_nhi_is_revoked(creto_str id) { return creto__nhi_is_revoked(id.ptr, id.len); }
+/* One of CRETO_NHI_ACTIVE, _SUSPENDED, _REVOKED, _EXPIRED. */
+static inline int32_t creto_nhi_status(creto_str id) { return creto__nhi_status(id.ptr, id.len); }
+/* The owner's id, by the return convention. */
+static inline int32_t creto_nhi_owner(creto_str id, char *out, uint32_t cap)
+{
+    return creto__nhi_owner(id.ptr, id.len, out, cap);
+}
+/* "autonomous", "assistant", "service" or "workflow", by the return convention. */
+static inline int32_t creto_nhi_agent_type(creto_str id, char *out, uint32_t cap)
+{
+    return creto__nhi_agent_type(id.ptr, id.len, out, cap);
+}
+/* One of the agent's attributes (a key is at most 64 bytes), by the return
+ * convention; CRETO_ENOTFOUND when it has none. */
+static inline int32_t creto_nhi_attribute(creto_str id, creto_str key, char *out, uint32_t cap)
+{
+    return creto__nhi_attribute(id.ptr, id.len, key.ptr, key.len, out, cap);
+}
+
+CRETO_IMPORT("creto:vault/v1", "mac")
+int32_t creto__vault_mac(const char *path, uint32_t path_len, const char *name, uint32_t name_len, const uint8_t *data,
+                         uint32_t data_len, uint8_t *out, uint32_t cap);
+CRETO_IMPORT("creto:vault-reveal/v1", "reveal")
+int32_t creto__vault_reveal(const char *path, uint32_t path_len, const char *name, uint32_t name_len, char *out,
+                            uint32_t cap);
+
+/* creto:vault/v1 (capability "vault") and creto:vault-reveal/v1 (capability
+ * "vault-reveal", granted separately). The extension acts in the vault as
+ * "extension:<name>": CRETO_EDENIED for a secret it may not use,
+ * CRETO_ENOTFOUND for one of its own that does not exist. */
+
+#define CRETO_MAC_SIZE 32
+
+/* Writes the HMAC-SHA256 of data (at most 1 MiB) keyed by the secret's
+ * current version and returns CRETO_MAC_SIZE; the key never enters the
+ * sandbox. */
+static inline int32_t creto_vault_mac(creto_str path, creto_str name, const uint8_t *data, uint32_t data_len,
+                                      uint8_t out[CRETO_MAC_SIZE])
+{
+    return creto__vault_mac(path.ptr, path.len, name.ptr, name.len, data, data_len, out, CRETO_MAC_SIZE);
+}
+/* The secret's plaintext, by the return convention. Every read is in the
+ * secret's access log, a read into a buffer too small included. */
+static inline int32_t creto_vault_reveal(creto_str path, creto_str name, char *out, uint32_t cap)
+{
+    return creto__vault_reveal(path.ptr, path.len, name.ptr, name.len, out, cap);
+}
+
+CRETO_IMPORT("creto:audit/v1", "emit")
+int32_t creto__audit_emit(const char *what, uint32_t what_len, const char *resource, uint32_t resource_len,
+                          const char *why, uint32_t why_len, uint32_t outcome, const char *ctx, uint32_t ctx_len);
+
+/* creto:audit/v1 (capability "audit"): an event for the node's audit log,
+ * in the name of the request's principal (the host says who and when). */
+
+/* Outcomes of an event. */
+#define CRETO_AUDIT_SUCCESS 0
+#define CRETO_AUDIT_FAILURE 1
+#define CRETO_AUDIT_DENIED 2
+#define CRETO_AUDIT_TIMEOUT 3
+
+/* Queues the event and returns 0. what is required (at most 256 bytes);
+ * resource (Cedar form by convention) and why may be empty; context is
+ * empty or a JSON object of at most 16 string values. CRETO_EINVAL: the
+ * log would refuse it; CRETO_EUNAVAILABLE: no log here, or past the rate
+ * (100 a second). */
+static inline int32_t creto_audit_emit(creto_str what, creto_str resource, creto_str why, uint32_t outcome,
+                                       creto_str context)
+{
+    return creto__audit_emit(what.ptr, what.len, resource.ptr, resource.len, why.ptr, why.len, outcome, context.ptr,
+                             context.len);
+}
+
+CRETO_IMPORT("creto:storage/v1", "put")
+int32_t creto__storage_put(const char *bucket, uint32_t bucket_len, const char *key, uint32_t key_len,
+                           const uint8_t *data, uint32_t data_len, uint32_t class_, int64_t ttl_s);
+CRETO_IMPORT("creto:storage/v1", "get")
+int32_t creto__storage_get(const char *bucket, uint32_t bucket_len, const char *key, uint32_t key_len, uint8_t *out,
+                           uint32_t cap);
+CRETO_IMPORT("creto:storage/v1", "stat")
+int32_t creto__storage_stat(const char *bucket, uint32_t bucket_len, const char *key, uint32_t key_len, uint8_t *out,
+                            uint32_t cap);
+CRETO_IMPORT("creto:storage/v1", "delete")
+int32_t creto__storage_delete(const char *bucket, uint32_t bucket_len, const char *key, uint32_t key_len);
+
+/* creto:storage/v1 (capability "storage"): small encrypted objects owned
+ * by the extension's identity "extension:<name>". Another identity's
+ * objects are CRETO_EDENIED; no live version is CRETO_ENOTFOUND. */
+
+/* Classifications. */
+#define CRETO_CLASS_AGENT_DATA 1
+#define CRETO_CLASS_SANDBOX_STATE 2
+#define CRETO_CLASS_MESSAGE_PAYLOAD 3
+#define CRETO_CLASS_ARTIFACT 4
+#define CRETO_CLASS_SENSITIVE 5
+#define CRETO_CLASS_COMPLIANCE 6 /* retained for years, undeletable */
+
+/* ttl_s of creto_storage_put besides a number of seconds. */
+#define CRETO_TTL_DEFAULT 0 /* the node's default, 90 days */
+#define CRETO_TTL_NONE (-1)
+
+/* An object's metadata (stat's 32-byte record). */
+typedef struct {
+    uint64_t size;
+    int64_t created; /* Unix nanoseconds */
+    int64_t expires; /* Unix nanoseconds; 0: never */
+    uint32_t class_;
+    uint32_t flags; /* CRETO_STAT_RETAINED */
+} creto_object_stat;
+
+#define CRETO_STAT_RETAINED 1 /* under compliance retention */
+
+/* Stores data (at most 1 MiB) as a new version and returns 0. Every
+ * version counts against the quota until it expires: keep counters in
+ * creto:state/v1. */
+static inline int32_t creto_storage_put(creto_str bucket, creto_str key, const uint8_t *data, uint32_t data_len,
+                                        uint32_t class_, int64_t ttl_s)
+{
+    return creto__storage_put(bucket.ptr, bucket.len, key.ptr, key.len, data, data_len, class_, ttl_s);
+}
+/* The latest live version's data, by the return convention. */
+static inline int32_t creto_storage_get(creto_str bucket, creto_str key, uint8_t *out, uint32_t cap)
+{
+    return creto__storage_get(bucket.ptr, bucket.len, key.ptr, key.len, out, cap);
+}
+/* The latest live version's metadata into *st; 0, or a negative code. */
+static inline int32_t creto_storage_stat(creto_str bucket, creto_str key, creto_object_stat *st)
+{
+    uint8_t rec[32];
+    int32_t n = creto__storage_stat(bucket.ptr, bucket.len, key.ptr, key.len, rec, sizeof rec);
+    if (n < 0)
+        return n;
+    if (n != (int32_t)sizeof rec)
+        return CRETO_EINVAL;
+    __builtin_memcpy(&st->size, rec, 8);
+    __builtin_memcpy(&st->created, rec + 8, 8);
+    __builtin_memcpy(&st->expires, rec + 16, 8);
+    st->class_ = creto__u32(rec + 24);
+    st->flags = creto__u32(rec + 28);
+    return 0;
+}
+/* Deletes every version and returns 0; all or nothing. */
+static inline int32_t creto_storage_delete(creto_str bucket, creto_str key)
+{
+    return creto__storage_delete(bucket.ptr, bucket.len, key.ptr, key.len);
+}
+
+CRETO_IMPORT("creto:consensus/v1", "timestamp") int32_t creto__consensus_timestamp(uint8_t *out, uint32_t cap);
+
+/* creto:consensus/v1 (capability "consensus"): timestamps in the cluster's
+ * total order, or the node's own, flagged, when the cluster cannot give
+ * one; a guest never waits on a lost quorum. */
+
+/* A buffer this long always holds the record. */
+#define CRETO_TIMESTAMP_MAX 276
+
+typedef struct {
+    uint64_t logical; /* strictly increasing across the cluster */
+    int64_t physical; /* Unix nanoseconds, millisecond precision */
+    bool consensus;   /* false: a local timestamp, ordered only with its node's */
+    creto_str node_id; /* a view into the buffer it was read from */
+} creto_timestamp;
+
+/* Takes a timestamp into buf (CRETO_TIMESTAMP_MAX bytes) and decodes it
+ * into *ts; 0, or a negative code. */
+static inline int32_t creto_consensus_timestamp(uint8_t buf[CRETO_TIMESTAMP_MAX], creto_timestamp *ts)
+{
+    int32_t n = creto__consensus_timestamp(buf, CRETO_TIMESTAMP_MAX);
+    if (n < 0)
+        return n;
+    if (n < 20 || n > CRETO_TIMESTAMP_MAX)
+        return CRETO_EINVAL;
+    uint32_t flags = creto__u32(buf + 16);
+    if (flags & ~1u)
+        return CRETO_EINVAL;
+    __builtin_memcpy(&ts->logical, buf, 8);
+    __builtin_memcpy(&ts->physical, buf + 8, 8);
+    ts->consensus = flags & 1;
+    ts->node_id = (creto_str){(const char *)buf + 20, (uint32_t)n - 20};
+    return 0;
+}
+
 /* ---- JSON ------------------------------------------------------------- */
 
 /* Just enough JSON to pick values out of the context, the attributes or a

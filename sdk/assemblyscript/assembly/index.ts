@@ -530,3 +530,5 @@ export function jsonString(value: Bytes): Bytes {
   if (lenOf(value) < 2 || at(p) != 0x22 || stringEnd(p, end) != end) return NONE;
   return bytes(p + 1, lenOf(value) - 2);
 }
+
+export * from "./platform";

@@ -73,8 +73,22 @@ func (e ErrHost) Error() string {
 	return "host: error"
 }
 
-// ErrNotFound matches a state key that is not set.
-var ErrNotFound = ErrHost{Code: -2}
+// The ABI's error codes (SPEC.md §6), matchable with errors.Is.
+var (
+	// ErrDenied: not allowed (the capability's scope, another identity's
+	// secret or object).
+	ErrDenied = ErrHost{Code: -1}
+	// ErrNotFound: no such key, agent, secret or object.
+	ErrNotFound = ErrHost{Code: -2}
+	// ErrDeadline: the check's deadline passed.
+	ErrDeadline = ErrHost{Code: -3}
+	// ErrInvalid: bad arguments (a bad name, an oversize value).
+	ErrInvalid = ErrHost{Code: codeInvalid}
+	// ErrUnavailable: the backing service cannot answer.
+	ErrUnavailable = ErrHost{Code: -5}
+)
+
+const codeInvalid = -4
 
 // StateAdd adds delta to a counter (capability "state") and returns its new
 // value; with window > 0 the counter restarts in every window.
@@ -101,18 +115,7 @@ func Take(key string, rate float64, burst int64) (taken bool, remaining int64, r
 
 // StateGet reads a value (capability "state").
 func StateGet(key string) ([]byte, error) {
-	var buf [256]byte
-	out := buf[:]
-	for {
-		n := hostStateGet(ptr(key), uint32(len(key)), bytesPtr(out), uint32(len(out)))
-		switch {
-		case n < 0:
-			return nil, ErrHost{Code: int64(n)}
-		case int(n) <= len(out):
-			return append([]byte(nil), out[:n]...), nil
-		}
-		out = make([]byte, n)
-	}
+	return fetch(256, func(out, n uint32) int32 { return hostStateGet(ptr(key), uint32(len(key)), out, n) })
 }
 
 // StateSet writes a value (capability "state").
@@ -143,17 +146,25 @@ func check(n int32) error {
 	return nil
 }
 
-// pull fetches a variable-length value with the ABI's retry convention.
-func pull(fetch func(ptr, n uint32) int32) []byte {
-	var buf [1024]byte
-	out := buf[:]
+// pull fetches a variable-length value with the ABI's retry convention,
+// nil on an error.
+func pull(get func(ptr, n uint32) int32) []byte {
+	b, _ := fetch(1024, get)
+	return b
+}
+
+// fetch calls get with a buffer of size bytes and, when the result is
+// longer (the return convention: nothing was written), again with one of
+// the length it reported. The result is a copy the caller owns.
+func fetch(size int, get func(ptr, n uint32) int32) ([]byte, error) {
+	out := make([]byte, size)
 	for {
-		n := fetch(bytesPtr(out), uint32(len(out)))
-		if n < 0 {
-			return nil
-		}
-		if int(n) <= len(out) {
-			return append([]byte(nil), out[:n]...)
+		n := get(bytesPtr(out), uint32(len(out)))
+		switch {
+		case n < 0:
+			return nil, ErrHost{Code: int64(n)}
+		case int(n) <= len(out):
+			return out[:n:n], nil
 		}
 		out = make([]byte, n)
 	}

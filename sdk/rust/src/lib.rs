@@ -502,6 +502,9 @@ pub mod state {
     }
 }
 
+mod platform;
+pub use platform::{audit, consensus, nhi, storage, vault};
+
 /// Just enough JSON to pick values out of the context, the attributes or a
 /// configuration without copying them: a lookup of top-level keys, and
 /// readers for integers and strings. Anything malformed reads as missing.
