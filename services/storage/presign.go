@@ -336,8 +336,14 @@ func (s *Service) servePut(w http.ResponseWriter, r *http.Request, caller Caller
 	}
 	req := StoreRequest{Bucket: ref.Bucket, Key: ref.Key, Owner: p.owner, Classification: Classification(class),
 		ContentType: r.Header.Get("Content-Type"), Size: max(r.ContentLength, 0)}
-	md, err := s.Store(r.Context(), caller, req, &limitedBody{r: r.Body, max: maxSize})
+	body := &limitedBody{r: r.Body, max: maxSize}
+	md, err := s.Store(r.Context(), caller, req, body)
 	if err != nil {
+		if body.cut != nil {
+			// The client's upload broke off: its refusal, not the node's
+			// failure, whatever Store made of the short read.
+			err = fmt.Errorf("%w: the upload was cut short: %v", ErrInvalidArgument, body.cut)
+		}
 		writeError(w, err)
 		return
 	}
@@ -358,6 +364,9 @@ type limitedBody struct {
 	n   int64 // bytes returned so far
 	max int64
 	err error
+	// cut is the error with which reading the client's body failed, if it
+	// did: a connection closed or reset mid-upload.
+	cut error
 }
 
 func (l *limitedBody) Read(p []byte) (int, error) {
@@ -368,6 +377,9 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 		p = p[:room+1]
 	}
 	n, err := l.r.Read(p)
+	if err != nil && err != io.EOF {
+		l.cut = err
+	}
 	if l.n+int64(n) > l.max {
 		n = int(l.max - l.n)
 		l.err = &TooLargeError{Size: l.max + 1, Max: l.max}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,7 +14,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/creto-systems/creto/services/nhi"
@@ -210,6 +213,34 @@ func TestPresignedPut(t *testing.T) {
 		t.Fatalf("over quota: %d %s", status, body)
 	}
 	p.unchanged("after an upload over quota", 2, 2)
+}
+
+// An upload the client breaks off is the client's refusal: 400, nothing
+// stored or reserved, and no error in the node's log, where anyone able to
+// hold a URL could otherwise write errors at will.
+func TestPresignedPutCutShort(t *testing.T) {
+	p := newPresignEnv(t, testConfig())
+	u := p.presign(alice, PresignRequest{Op: PresignPut, Ref: StorageRef{Bucket: "up"}, Classification: Artifact, MaxSize: 2 * minChunkSize})
+	var logged bytes.Buffer
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug})))
+
+	// A chunked upload (no declared length) whose connection is reset.
+	body := io.MultiReader(bytes.NewReader(payload(minChunkSize+7, 9)), iotest.ErrReader(syscall.ECONNRESET))
+	req := httptest.NewRequest(http.MethodPut, u.URL, body)
+	req.ContentLength = -1
+	rec := httptest.NewRecorder()
+	p.s.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("a cut upload: %d %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(logged.String(), "level=DEBUG") || !strings.Contains(logged.String(), "cut short") || strings.Contains(logged.String(), "level=ERROR") {
+		t.Fatalf("log:\n%s", logged.String())
+	}
+	p.unchanged("after a cut upload", 0, 0)
+	if usage, _ := p.s.Usage(context.Background(), alice, "alice"); usage.Reserved != 0 || usage.Used != 0 {
+		t.Fatalf("usage %+v", usage)
+	}
 }
 
 func TestPresignRequestChecks(t *testing.T) {
