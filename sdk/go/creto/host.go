@@ -83,12 +83,10 @@ var (
 	// ErrDeadline: the check's deadline passed.
 	ErrDeadline = ErrHost{Code: -3}
 	// ErrInvalid: bad arguments (a bad name, an oversize value).
-	ErrInvalid = ErrHost{Code: codeInvalid}
+	ErrInvalid = ErrHost{Code: -4}
 	// ErrUnavailable: the backing service cannot answer.
 	ErrUnavailable = ErrHost{Code: -5}
 )
-
-const codeInvalid = -4
 
 // StateAdd adds delta to a counter (capability "state") and returns its new
 // value; with window > 0 the counter restarts in every window.

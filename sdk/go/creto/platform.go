@@ -132,7 +132,7 @@ func VaultMAC(path, name string, data []byte) ([MACSize]byte, error) {
 	case n < 0:
 		return mac, ErrHost{Code: int64(n)}
 	case n != MACSize:
-		return mac, ErrHost{Code: codeInvalid}
+		return mac, ErrInvalid
 	}
 	return mac, nil
 }
@@ -183,7 +183,7 @@ func AuditEmit(e AuditEvent) error {
 	if len(e.Context) > 0 {
 		var err error
 		if ctx, err = json.Marshal(e.Context); err != nil {
-			return ErrHost{Code: codeInvalid}
+			return ErrInvalid
 		}
 	}
 	return check(hostAuditEmit(ptr(e.What), uint32(len(e.What)), ptr(e.Resource), uint32(len(e.Resource)),
@@ -258,7 +258,7 @@ func StorageStat(bucket, key string) (ObjectInfo, error) {
 	case n < 0:
 		return ObjectInfo{}, ErrHost{Code: int64(n)}
 	case n != statSize:
-		return ObjectInfo{}, ErrHost{Code: codeInvalid}
+		return ObjectInfo{}, ErrInvalid
 	}
 	return parseStat(rec[:]), nil
 }
@@ -299,7 +299,7 @@ func Timestamp() (abi.Timestamp, error) {
 	}
 	ts, err := abi.ParseTimestamp(b)
 	if err != nil {
-		return abi.Timestamp{}, ErrHost{Code: codeInvalid}
+		return abi.Timestamp{}, ErrInvalid
 	}
 	return ts, nil
 }
