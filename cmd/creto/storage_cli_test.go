@@ -128,8 +128,12 @@ func TestStorageCommands(t *testing.T) {
 		t.Fatalf("ls with a prefix: %d %s", code, stdout)
 	}
 
-	// A presigned GET, followed by the real curl.
-	code, stdout, stderr = storage(nil, agent, "presign", "get", "checkpoints/run-1/step-3.json", "--ttl", "5m")
+	// The README's two lines: a put from standard input, and a presigned
+	// GET followed by the real curl.
+	if code, stdout, stderr = storage(strings.NewReader(`{"step":3}`), agent, "put", "checkpoints/run-1/step-3", "--class", "sandbox-state"); code != exitOK {
+		t.Fatalf("put from stdin: %d %s %s", code, stdout, stderr)
+	}
+	code, stdout, stderr = storage(nil, agent, "presign", "get", "checkpoints/run-1/step-3", "--ttl", "5m")
 	url := strings.TrimSpace(stdout)
 	if code != exitOK || !strings.HasPrefix(url, "https://"+s.http+"/storage/v1/presigned?") || !strings.Contains(stderr, "GET, expires") {
 		t.Fatalf("presign get: %d %s %s", code, stdout, stderr)
@@ -137,6 +141,21 @@ func TestStorageCommands(t *testing.T) {
 	body, err := exec.Command("curl", "-sSf", "--cacert", s.tls("ca.crt"), url).Output()
 	if err != nil || string(body) != `{"step":3}` {
 		t.Fatalf("curl the URL: %v %q", err, body)
+	}
+
+	// A presigned PUT, uploaded with curl -T, then read back.
+	code, stdout, stderr = storage(nil, agent, "presign", "put", "checkpoints/upload.txt", "--class", "artifact", "--content-type", "text/plain", "--max-size", "100")
+	url = strings.TrimSpace(stdout)
+	if code != exitOK || !strings.Contains(stderr, "PUT, expires") {
+		t.Fatalf("presign put: %d %s %s", code, stdout, stderr)
+	}
+	upload := writeTemp(t, "uploaded with curl")
+	if body, err := exec.Command("curl", "-sSf", "--cacert", s.tls("ca.crt"), "-T", upload, "-H", "Content-Type: text/plain", url).Output(); err != nil ||
+		!strings.Contains(string(body), `"key":"upload.txt"`) {
+		t.Fatalf("curl -T the URL: %v %s", err, body)
+	}
+	if code, stdout, stderr = storage(nil, agent, "get", "checkpoints/upload.txt"); code != exitOK || stdout != "uploaded with curl" {
+		t.Fatalf("get the upload: %d %q %s", code, stdout, stderr)
 	}
 
 	// rm, then get: not found, exit 2, one line naming the object; the
