@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/creto-systems/creto/client"
 	"github.com/creto-systems/creto/internal/pki"
 	"github.com/creto-systems/creto/node"
 )
@@ -98,3 +100,53 @@ func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]
 }
 
 func (bearerToken) RequireTransportSecurity() bool { return true }
+
+// clientConfig builds the Go clients' configuration from a client
+// configuration file (none when file is empty) and the connection flags:
+// the flags name the node for every service. With needCert, an operator
+// call without --token, the operator certificate must be there; otherwise
+// it is sent when it is there (or asked for) — a health check needs none.
+func (c *connFlags) clientConfig(cmd *cobra.Command, file string, needCert bool) (client.Config, []client.Option, error) {
+	var cfg client.Config
+	if file != "" {
+		var err error
+		if cfg, err = client.LoadConfig(file); err != nil {
+			return cfg, nil, err
+		}
+	}
+	t := client.Transport{Endpoint: c.addr}
+	var opts []client.Option
+	switch {
+	case c.plaintext:
+		if c.token != "" {
+			return cfg, nil, errors.New("--token needs TLS: a bearer token is never sent in plaintext")
+		}
+		t.TLSEnabled = new(bool)
+	default:
+		if _, err := os.Stat(c.caCert); err != nil {
+			return cfg, nil, fmt.Errorf("--cacert: %w", err)
+		}
+		t.TLSCA = c.caCert
+		_, err := os.Stat(c.cert)
+		explicit := cmd.Flags().Changed("cert") || cmd.Flags().Changed("key")
+		switch {
+		case c.token != "":
+			opts = append(opts, client.WithBearerToken(c.token))
+		case explicit || err == nil:
+			t.TLSCert, t.TLSKey = c.cert, c.key
+		case needCert && errors.Is(err, fs.ErrNotExist):
+			return cfg, nil, fmt.Errorf("no operator certificate (%s): pass --cert and --key, or --token to call as an agent", c.cert)
+		case !errors.Is(err, fs.ErrNotExist):
+			return cfg, nil, fmt.Errorf("--cert: %w", err)
+		}
+	}
+	cfg.Transport = t
+	for _, s := range []*client.ServiceConfig{&cfg.Authz.ServiceConfig, &cfg.NHI.ServiceConfig, &cfg.Memory.ServiceConfig, &cfg.Vault.ServiceConfig,
+		&cfg.Storage.ServiceConfig, &cfg.Audit.ServiceConfig, &cfg.Consensus.ServiceConfig} {
+		s.Transport = client.Transport{}
+	}
+	// A command emits no audit events: the audit logger needs no spool,
+	// and must not replay a platform's.
+	cfg.Audit.SpoolPath = ""
+	return cfg, opts, nil
+}

@@ -74,7 +74,7 @@ Exit codes: 0 success, 1 policy test failures, 2 bad input.`,
 	}
 	policy.AddCommand(newValidateCmd(), newTestCmd())
 	root.AddCommand(newCheckCmd(), policy, newExtCmd(), newDemoCmd(), newVersionCmd(),
-		newServeCmd(), newConfigCmd(), newVaultCmd(), newAuditCmd(), newHealthCmd())
+		newServeCmd(), newConfigCmd(), newVaultCmd(), newAuditCmd(), newHealthCmd(), newStorageCmd())
 	return root
 }
 
