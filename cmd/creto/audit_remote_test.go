@@ -114,15 +114,15 @@ func TestAuditRemoteCommands(t *testing.T) {
 		var out []map[string]any
 		for line := range strings.Lines(stdout) {
 			var r map[string]any
-			if err := json.Unmarshal([]byte(line), &r); err != nil {
-				t.Fatalf("query %v: line %q is not JSON: %v", args, line, err)
+			if err := json.Unmarshal([]byte(line), &r); err != nil || r["index"] == nil {
+				t.Fatalf("query %v: line %q is not a record in JSON: %v", args, line, err)
 			}
 			out = append(out, r)
 		}
 		return out
 	}
 	got := records("--who", "payments-bot")
-	if len(got) != 2 || got[0]["what"] != "wire_transfer-0" || got[1]["what"] != "wire_transfer-1" || got[1]["index"] != fmt.Sprint(wire) {
+	if len(got) != 2 || got[0]["what"] != "wire_transfer-0" || got[0]["index"] != fmt.Sprint(wire-1) || got[1]["what"] != "wire_transfer-1" || got[1]["index"] != fmt.Sprint(wire) {
 		t.Fatalf("query --who payments-bot: %v", got)
 	}
 	if got := records("--what", "wire_transfer-2", "--outcome", "success", "--since", "1h ago"); len(got) != 1 || got[0]["who"].(map[string]any)["id"] != "crawler" {

@@ -93,7 +93,9 @@ func queryAll(cmd *cobra.Command, c auditv1.AuditServiceClient, q *auditv1.Query
 			return err
 		}
 		for _, r := range resp.GetRecords() {
-			b, err := protojson.Marshal(r)
+			// Every field, zero or not, so that .index is there for entry
+			// 0 and jq filters need no defaults.
+			b, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(r)
 			if err != nil {
 				return err
 			}
@@ -216,11 +218,11 @@ Exit status: 0 proven, 1 the proof or checkpoint does not verify,
 				return fmt.Errorf("INDEX %s: want a record's index, 0 or more", strconv.Quote(bounded(args[0])))
 			}
 			return onNode(cmd, conn, auditv1.NewAuditServiceClient, func(c auditv1.AuditServiceClient) error {
-				v, err := keys.load(cmd, c)
+				resp, err := c.GetProof(cmd.Context(), &auditv1.GetProofRequest{Kind: auditv1.ProofKind_PROOF_KIND_INCLUSION, Index: index, WithLeaf: true})
 				if err != nil {
 					return err
 				}
-				resp, err := c.GetProof(cmd.Context(), &auditv1.GetProofRequest{Kind: auditv1.ProofKind_PROOF_KIND_INCLUSION, Index: index, WithLeaf: true})
+				v, err := keys.load(cmd, c)
 				if err != nil {
 					return err
 				}
@@ -285,8 +287,8 @@ func printProven(w io.Writer, cp audit.Checkpoint, rec audit.Record, pinned, asJ
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "ok: entry %d is in %s's log of %d entries, root %s, checkpoint signed with %s\nrecord: %s\n",
-		rec.Index, cp.Origin, cp.Size, cp.Root, keys, b)
+	_, err = fmt.Fprintf(w, "ok: entry %d is in %s's log of %s, root %s, checkpoint signed with %s\nrecord: %s\n",
+		rec.Index, cp.Origin, plural(int(cp.Size), "entry", "entries"), cp.Root, keys, b)
 	return err
 }
 
@@ -386,7 +388,7 @@ func checkCheckpoint(cmd *cobra.Command, c auditv1.AuditServiceClient, keys *ver
 	if _, err := audit.VerifyProof(v, audit.VerifyRequest{Proof: p, Checkpoint: note, OldCheckpoint: old}); err != nil {
 		return failed(out, what, err)
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "creto: consistent: %s's log of %d entries (root %s) extends the one of %d entries (root %s)\n",
-		cp.Origin, cp.Size, cp.Root, oc.Size, oc.Root)
+	fmt.Fprintf(cmd.ErrOrStderr(), "creto: consistent: %s's log of %s (root %s) extends the one of %s (root %s)\n",
+		cp.Origin, plural(int(cp.Size), "entry", "entries"), cp.Root, plural(int(oc.Size), "entry", "entries"), oc.Root)
 	return nil
 }
