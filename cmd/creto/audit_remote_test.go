@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -233,5 +234,91 @@ func TestAuditRemoteCommands(t *testing.T) {
 	}
 	if code, offline, stderr := creto(t, nil, "audit", "verifier-key", "--data-dir", s.data); code != 0 || offline != keys {
 		t.Fatalf("verifier-key offline: %d %q %s; the node sent %q", code, offline, stderr, keys)
+	}
+}
+
+// A node whose data directory is put back to an earlier copy has rolled its
+// log back: checkpoint --consistent-with a checkpoint it signed before
+// fails (exit 1), and so it does once the restored log has grown past the
+// saved size with another history: a fork under the same keys.
+func TestAuditCheckpointCatchesRollbackAndFork(t *testing.T) {
+	s := startServer(t)
+	conn := []string{"--addr", s.grpc, "--cacert", s.tls("ca.crt"), "--cert", s.tls("admin.crt"), "--key", s.tls("admin.key")}
+	cmd := func(args ...string) (int, string, string) {
+		t.Helper()
+		return creto(t, nil, append(append([]string{"audit"}, args...), conn...)...)
+	}
+	code, keys, stderr := cmd("verifier-key")
+	if code != 0 {
+		t.Fatalf("verifier-key: %d %s", code, stderr)
+	}
+	keyFile := filepath.Join(t.TempDir(), "audit.keys")
+	os.WriteFile(keyFile, []byte(keys), 0o600)
+	// grow logs records and proves the last, which makes the node sign a
+	// checkpoint covering them, and returns that checkpoint in a file.
+	grow := func(what string, n int) string {
+		t.Helper()
+		cf := connFlags{addr: s.grpc, caCert: s.tls("ca.crt"), cert: s.tls("admin.crt"), key: s.tls("admin.key"), timeout: 30 * time.Second}
+		cc, err := cf.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		batch := &auditv1.LogBatchRequest{}
+		for range n {
+			batch.Records = append(batch.Records, &auditv1.AuditRecord{What: what, Outcome: auditv1.Outcome_OUTCOME_SUCCESS})
+		}
+		resp, err := auditv1.NewAuditServiceClient(cc).LogBatch(context.Background(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, stdout, stderr := cmd("prove", fmt.Sprint(resp.GetFirstIndex()+uint64(n)-1), "--verifier-key", keyFile); code != 0 {
+			t.Fatalf("prove: %d %s %s", code, stdout, stderr)
+		}
+		code, note, stderr := cmd("checkpoint", "--verifier-key", keyFile)
+		if code != 0 {
+			t.Fatalf("checkpoint: %d %s", code, stderr)
+		}
+		f := filepath.Join(t.TempDir(), "checkpoint")
+		os.WriteFile(f, []byte(note), 0o600)
+		return f
+	}
+	stop := func() {
+		t.Helper()
+		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-s.exited; err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	}
+	copyDir := func(from, to string) {
+		t.Helper()
+		if err := os.RemoveAll(to); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("cp", "-a", from, to).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+	}
+
+	grow("before", 3)
+	stop()
+	backup := filepath.Join(t.TempDir(), "backup")
+	copyDir(s.data, backup)
+	s.start(t)
+	later := grow("after", 5)
+	stop()
+	copyDir(backup, s.data)
+	s.start(t)
+
+	code, stdout, _ := cmd("checkpoint", "--verifier-key", keyFile, "--consistent-with", later)
+	if code != exitFailed || !strings.Contains(stdout, "rolled back or forked") {
+		t.Fatalf("a rolled-back log: %d %q", code, stdout)
+	}
+	grow("forked", 10)
+	code, stdout, _ = cmd("checkpoint", "--verifier-key", keyFile, "--consistent-with", later)
+	if code != exitFailed || !strings.HasPrefix(stdout, "FAILED: consistency from size ") || !strings.Contains(stdout, ": verification failed") {
+		t.Fatalf("a forked log: %d %q", code, stdout)
 	}
 }
