@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	auditv1 "github.com/creto-systems/creto/api/creto/audit/v1"
+	"github.com/creto-systems/creto/internal/errfmt"
 	"github.com/creto-systems/creto/services/audit"
 )
 
@@ -93,6 +94,9 @@ func queryAll(cmd *cobra.Command, c auditv1.AuditServiceClient, q *auditv1.Query
 			return err
 		}
 		for _, r := range resp.GetRecords() {
+			if printed == limit && limit > 0 {
+				return nil
+			}
 			// Every field, zero or not, so that .index is there for entry
 			// 0 and jq filters need no defaults.
 			b, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(r)
@@ -131,7 +135,7 @@ func parseWhen(flag, s string, now time.Time) (*timestamppb.Timestamp, error) {
 	if d, err := time.ParseDuration(strings.TrimSpace(strings.TrimSuffix(s, "ago"))); err == nil && d >= 0 {
 		return timestamppb.New(now.Add(-d)), nil
 	}
-	return nil, fmt.Errorf("%s %s: want an RFC 3339 time (2026-05-01T09:00:00Z) or a duration ago (90m, 24h)", flag, strconv.Quote(bounded(s)))
+	return nil, fmt.Errorf("%s %s: want an RFC 3339 time (2026-05-01T09:00:00Z) or a duration ago (90m, 24h)", flag, errfmt.Quote(s))
 }
 
 // parseOutcomes maps --outcome names to the API's values.
@@ -140,19 +144,11 @@ func parseOutcomes(names []string) ([]auditv1.Outcome, error) {
 	for _, n := range names {
 		v, ok := auditv1.Outcome_value["OUTCOME_"+strings.ToUpper(strings.TrimSpace(n))]
 		if !ok || v == int32(auditv1.Outcome_OUTCOME_UNSPECIFIED) {
-			return nil, fmt.Errorf("--outcome %s: want success, failure, denied or timeout", strconv.Quote(bounded(n)))
+			return nil, fmt.Errorf("--outcome %s: want success, failure, denied or timeout", errfmt.Quote(n))
 		}
 		out = append(out, auditv1.Outcome(v))
 	}
 	return out, nil
-}
-
-// bounded shortens what a user typed before it is echoed in a message.
-func bounded(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 // verifierFlag is --verifier-key: the keys to check the node's
@@ -215,7 +211,7 @@ Exit status: 0 proven, 1 the proof or checkpoint does not verify,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			index, err := strconv.ParseUint(args[0], 10, 63)
 			if err != nil {
-				return fmt.Errorf("INDEX %s: want a record's index, 0 or more", strconv.Quote(bounded(args[0])))
+				return fmt.Errorf("INDEX %s: want a record's index, 0 or more", errfmt.Quote(args[0]))
 			}
 			return onNode(cmd, conn, auditv1.NewAuditServiceClient, func(c auditv1.AuditServiceClient) error {
 				resp, err := c.GetProof(cmd.Context(), &auditv1.GetProofRequest{Kind: auditv1.ProofKind_PROOF_KIND_INCLUSION, Index: index, WithLeaf: true})
