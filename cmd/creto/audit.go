@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	auditv1 "github.com/creto-systems/creto/api/creto/audit/v1"
 	"github.com/creto-systems/creto/internal/kv"
 	"github.com/creto-systems/creto/services/audit"
 )
@@ -20,14 +21,16 @@ import (
 func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
-		Short: "Verify, export and identify a node's audit log",
+		Short: "Query, prove, verify, export and identify a node's audit log",
 		Long: `The audit log is an RFC 6962 Merkle tree with signed C2SP checkpoints
-(docs/audit.md). These commands work offline, on a stopped node's data
-directory or on an export.`,
+(docs/audit.md). verify and export work offline, on a stopped node's data
+directory or on an export; query, prove and checkpoint ask a running node
+and check its proofs here; verifier-key does either.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditVerifierKeyCmd())
+	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd(), newAuditVerifierKeyCmd(),
+		newAuditQueryCmd(), newAuditProveCmd(), newAuditCheckpointCmd())
 	return cmd
 }
 
@@ -243,18 +246,39 @@ func outputFile(cmd *cobra.Command, path string) (io.Writer, func(error) error, 
 
 func newAuditVerifierKeyCmd() *cobra.Command {
 	var dataDir string
+	var conn *connFlags
 	cmd := &cobra.Command{
-		Use:   "verifier-key --data-dir DIR",
+		Use:   "verifier-key [--data-dir DIR | --addr HOST:PORT ...]",
 		Short: "Print the audit log's two checkpoint verifier keys",
 		Long: `verifier-key prints the log's public verifier keys, one per line: the
 standard Ed25519 signed-note key (golang.org/x/mod/sumdb/note and tlog
 tools accept it) and the hybrid Ed25519+ML-DSA-65 key. Keep them where
-the node cannot write, and pass them to 'creto audit verify
---verifier-key'.`,
+the node cannot write, and pass them to 'creto audit verify', 'prove'
+and 'checkpoint' with --verifier-key.
+
+With --data-dir the keys are read from a stopped node's store; without
+it they are asked of the running node the connection flags name, over
+TLS checked against --cacert: do that once, when you trust the node,
+and keep the file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dataDir == "" {
-				return errors.New("--data-dir is required")
+				return onNode(cmd, conn, auditv1.NewAuditServiceClient, func(c auditv1.AuditServiceClient) error {
+					resp, err := c.GetVerifierKey(cmd.Context(), &auditv1.GetVerifierKeyRequest{})
+					if err != nil {
+						return err
+					}
+					v, err := audit.ParseVerifier(resp.GetEd25519Key(), resp.GetHybridKey())
+					if err != nil {
+						return fmt.Errorf("the node's verifier keys: %w", err)
+					}
+					return printVerifierKeys(cmd.OutOrStdout(), v)
+				})
+			}
+			for _, name := range []string{"addr", "cacert", "cert", "key", "token", "plaintext"} {
+				if cmd.Flags().Changed(name) {
+					return fmt.Errorf("--data-dir reads a stopped node's store; --%s is for asking a running node: give one or the other", name)
+				}
 			}
 			st, err := openNodeStore(dataDir)
 			if err != nil {
@@ -265,10 +289,16 @@ the node cannot write, and pass them to 'creto audit verify
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n%s\n", v.Ed25519Key(), v.HybridKey())
-			return err
+			return printVerifierKeys(cmd.OutOrStdout(), v)
 		},
 	}
 	dataDirFlag(cmd, &dataDir)
+	conn = addConnFlags(cmd.Flags())
 	return cmd
+}
+
+// printVerifierKeys prints the two lines readVerifierKeys reads.
+func printVerifierKeys(w io.Writer, v *audit.Verifier) error {
+	_, err := fmt.Fprintf(w, "%s\n%s\n", v.Ed25519Key(), v.HybridKey())
+	return err
 }

@@ -134,15 +134,15 @@ func TestAuditBadInput(t *testing.T) {
 	os.WriteFile(badKeys, []byte("one line\n"), 0o600)
 	empty := t.TempDir()
 	for name, args := range map[string][]string{
-		"no input":        {"audit", "verify"},
-		"both inputs":     {"audit", "verify", notExport, "--data-dir", dir},
-		"no such dir":     {"audit", "verify", "--data-dir", filepath.Join(empty, "nope")},
-		"no store in dir": {"audit", "verify", "--data-dir", empty},
-		"no such file":    {"audit", "verify", filepath.Join(empty, "nope")},
-		"not an export":   {"audit", "verify", notExport},
-		"bad key file":    {"audit", "verify", "--data-dir", dir, "--verifier-key", badKeys},
-		"export no dir":   {"audit", "export"},
-		"key no dir":      {"audit", "verifier-key"},
+		"no input":            {"audit", "verify"},
+		"both inputs":         {"audit", "verify", notExport, "--data-dir", dir},
+		"no such dir":         {"audit", "verify", "--data-dir", filepath.Join(empty, "nope")},
+		"no store in dir":     {"audit", "verify", "--data-dir", empty},
+		"no such file":        {"audit", "verify", filepath.Join(empty, "nope")},
+		"not an export":       {"audit", "verify", notExport},
+		"bad key file":        {"audit", "verify", "--data-dir", dir, "--verifier-key", badKeys},
+		"export no dir":       {"audit", "export"},
+		"key no dir, no node": {"audit", "verifier-key", "--addr", "127.0.0.1:1", "--plaintext", "--timeout", "2s"},
 	} {
 		if code, _, stderr := creto(t, nil, args...); code != 2 || stderr == "" {
 			t.Errorf("%s: exit %d, stderr %q; want 2 and a message", name, code, stderr)

@@ -124,6 +124,18 @@ func callAuthz(cmd *cobra.Command, conn *connFlags, call func(authzv1.Authorizat
 // callNode runs one call of a service's client against the node and
 // prints the response as JSON.
 func callNode[C any](cmd *cobra.Command, conn *connFlags, client func(grpc.ClientConnInterface) C, call func(C) (proto.Message, error)) error {
+	return onNode(cmd, conn, client, func(c C) error {
+		resp, err := call(c)
+		if err != nil {
+			return err
+		}
+		return printProto(cmd.OutOrStdout(), resp)
+	})
+}
+
+// onNode runs fn with a service's client connected to the node; the
+// command's context carries the call deadline (--timeout) meanwhile.
+func onNode[C any](cmd *cobra.Command, conn *connFlags, client func(grpc.ClientConnInterface) C, fn func(C) error) error {
 	cc, err := conn.dial()
 	if err != nil {
 		return err
@@ -132,11 +144,7 @@ func callNode[C any](cmd *cobra.Command, conn *connFlags, client func(grpc.Clien
 	ctx, cancel := conn.context(cmd.Context())
 	defer cancel()
 	cmd.SetContext(ctx)
-	resp, err := call(client(cc))
-	if err != nil {
-		return err
-	}
-	return printProto(cmd.OutOrStdout(), resp)
+	return fn(client(cc))
 }
 
 func printProto(w io.Writer, m proto.Message) error {
