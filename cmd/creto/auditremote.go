@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/tlog"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -223,12 +222,13 @@ Exit status: 0 proven, 1 the proof or checkpoint does not verify,
 					return err
 				}
 				what := fmt.Sprintf("entry %d", index)
-				p, err := proofFrom(resp.GetProof(), audit.Inclusion)
+				p, err := audit.ProofFromProto(resp.GetProof())
 				if err != nil {
 					return failed(cmd.OutOrStdout(), what, err)
 				}
-				// The proof is for the index asked, whatever the node says.
-				p.Index = index
+				// The proof is of the kind and index asked, whatever the
+				// node says.
+				p.Kind, p.Index = audit.Inclusion, index
 				cp, err := audit.VerifyProof(v, audit.VerifyRequest{Proof: p})
 				if err != nil {
 					return failed(cmd.OutOrStdout(), what, err)
@@ -245,21 +245,6 @@ Exit status: 0 proven, 1 the proof or checkpoint does not verify,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print what was proven as JSON")
 	conn = addConnFlags(cmd.Flags())
 	return cmd
-}
-
-// proofFrom takes a proof off the wire for the local check. A malformed
-// one is the node's failure to prove, so it matches ErrVerification.
-func proofFrom(pp *auditv1.MerkleProof, kind audit.ProofKind) (audit.MerkleProof, error) {
-	p := audit.MerkleProof{Kind: kind, Index: pp.GetIndex(), OldSize: pp.GetOldSize(), TreeSize: pp.GetTreeSize(),
-		Leaf: pp.GetLeaf(), Checkpoint: pp.GetCheckpoint(), Hashes: make([]tlog.Hash, len(pp.GetHashes()))}
-	for i, h := range pp.GetHashes() {
-		if len(h) != tlog.HashSize {
-			return p, &audit.VerificationError{Index: -1, Checkpoint: int64(min(p.TreeSize, 1<<63-1)),
-				Reason: fmt.Sprintf("proof hash %d is %d bytes, want %d", i, len(h), tlog.HashSize)}
-		}
-		copy(p.Hashes[i][:], h)
-	}
-	return p, nil
 }
 
 func printProven(w io.Writer, cp audit.Checkpoint, rec audit.Record, pinned, asJSON bool) error {
@@ -375,12 +360,13 @@ func checkCheckpoint(cmd *cobra.Command, c auditv1.AuditServiceClient, keys *ver
 	if err != nil {
 		return err
 	}
-	p, err := proofFrom(resp.GetProof(), audit.Consistency)
+	p, err := audit.ProofFromProto(resp.GetProof())
 	if err != nil {
 		return failed(out, what, err)
 	}
-	// Checked against the checkpoints in hand, not the proof's own.
-	p.OldSize, p.TreeSize = uint64(oc.Size), uint64(cp.Size)
+	// Checked as a consistency proof between the checkpoints in hand, not
+	// the proof's own.
+	p.Kind, p.OldSize, p.TreeSize = audit.Consistency, uint64(oc.Size), uint64(cp.Size)
 	if _, err := audit.VerifyProof(v, audit.VerifyRequest{Proof: p, Checkpoint: note, OldCheckpoint: old}); err != nil {
 		return failed(out, what, err)
 	}

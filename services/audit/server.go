@@ -220,7 +220,7 @@ func (s *Server) Verify(ctx context.Context, in *auditv1.VerifyRequest) (*auditv
 		}
 		req.Record = &r
 	}
-	if req.Proof, err = proofFrom(in.GetProof()); err != nil {
+	if req.Proof, err = ProofFromProto(in.GetProof()); err != nil {
 		return nil, requestTable.Status(ctx, s.log, opError("verify", me, err))
 	}
 	resp, err := s.svc.Verify(ctx, me, req)
@@ -377,7 +377,10 @@ func proofProto(p *MerkleProof) *auditv1.MerkleProof {
 	return out
 }
 
-func proofFrom(pp *auditv1.MerkleProof) (MerkleProof, error) {
+// ProofFromProto converts a proof from the wire, checking its shape (a
+// known kind, hashes of the right size and number) but not the proof
+// itself: VerifyProof does that, here or in a client.
+func ProofFromProto(pp *auditv1.MerkleProof) (MerkleProof, error) {
 	kind, err := kindFrom(pp.GetKind())
 	if err != nil {
 		return MerkleProof{}, err
