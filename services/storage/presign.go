@@ -155,6 +155,9 @@ func (s *Service) presignPut(ctx context.Context, caller Caller, req PresignRequ
 	if err != nil {
 		return err
 	}
+	if _, _, err := s.ownerKey(ctx, owner); err != nil {
+		return err
+	}
 	p.owner, p.class, p.ctype = owner, strconv.Itoa(int(req.Classification)), req.ContentType
 	p.max = strconv.FormatInt(maxSize, 10)
 	return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -241,6 +242,26 @@ func TestPresignedPutCutShort(t *testing.T) {
 	if usage, _ := p.s.Usage(context.Background(), alice, "alice"); usage.Reserved != 0 || usage.Used != 0 {
 		t.Fatalf("usage %+v", usage)
 	}
+}
+
+// A PUT URL is refused when issued for an owner that could not receive
+// the upload — unknown to NHI, or suspended — rather than failing when used.
+func TestPresignPutNeedsAnOwnerWithAKey(t *testing.T) {
+	p := newPresignEnv(t, testConfig())
+	for _, owner := range []string{"ghost", "bob"} {
+		if owner == "bob" {
+			suspended := nhi.StatusSuspended
+			if _, err := p.ids.Update(context.Background(), "bob", nhi.AgentUpdate{Status: &suspended}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := p.s.Presign(context.Background(), Caller{Agent: owner},
+			PresignRequest{Op: PresignPut, Ref: StorageRef{Bucket: "up", Key: "k"}, Classification: Artifact})
+		if !errors.Is(err, ErrEncryptionFailed) {
+			t.Fatalf("a PUT URL for %s: %v", owner, err)
+		}
+	}
+	p.unchanged("after refused PUT URLs", 0, 0)
 }
 
 func TestPresignRequestChecks(t *testing.T) {

@@ -240,16 +240,27 @@ func (s *Service) currentOwner(ctx context.Context, bucket, key string) (string,
 // errStop ends a Scan early.
 var errStop = errors.New("stop")
 
+// ownerKey returns the owner's current KEM key, which a store wraps the
+// data key to; a presigned PUT checks it when issued, so that a URL for an
+// owner who cannot receive objects is refused then, not when used.
+func (s *Service) ownerKey(ctx context.Context, owner string) (uint32, *crypto.PublicKey, error) {
+	version, pub, err := s.ids.KEMPublicKey(ctx, owner)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: the owner %s has no usable key: %w", ErrEncryptionFailed, quote(owner), err)
+	}
+	if pub.Algorithm() != s.cfg.kem {
+		return 0, nil, fmt.Errorf("%w: the owner's key is %v, the configured key wrap is %v", ErrEncryptionFailed, pub.Algorithm(), s.cfg.kem)
+	}
+	return version, pub, nil
+}
+
 // seal makes the version's data key, wraps it to the owner's current KEM
 // key and returns the stream sealer and the encoded envelope header.
 func (op *storeOp) seal(ctx context.Context) (*crypto.StreamSealer, []byte, error) {
 	s, rec := op.s, op.rec
-	version, pub, err := s.ids.KEMPublicKey(ctx, rec.Owner)
+	version, pub, err := s.ownerKey(ctx, rec.Owner)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: the owner %s has no usable key: %w", ErrEncryptionFailed, quote(rec.Owner), err)
-	}
-	if pub.Algorithm() != s.cfg.kem {
-		return nil, nil, fmt.Errorf("%w: the owner's key is %v, the configured key wrap is %v", ErrEncryptionFailed, pub.Algorithm(), s.cfg.kem)
+		return nil, nil, err
 	}
 	h := &header{aead: op.aead, kem: pub.Algorithm(), segmentSize: uint32(rec.SegmentSize), keyVersion: version,
 		owner: rec.Owner, bucket: rec.Bucket, key: rec.Key, vid: rec.VersionID}
