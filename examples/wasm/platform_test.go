@@ -335,6 +335,16 @@ func TestPlatformBindings(t *testing.T) {
 			if g := platformCall(t, h, "bot", "put", "k1", blob); g.String() != value("", 0).String() {
 				t.Fatalf("put: %v", g)
 			}
+			if lang == "go" {
+				// Go's TTL is a time.Duration: a negative one other than
+				// NoExpiry is refused in the guest, and nothing is stored.
+				if g := platformCall(t, h, "bot", "put_lapsed", "k9", blob); g.String() != value("", -4).String() {
+					t.Errorf("put with a lapsed TTL: %v", g)
+				}
+				if g := platformCall(t, h, "bot", "get", "k9", ""); g.String() != value("", -2).String() {
+					t.Errorf("get after a refused put: %v", g)
+				}
+			}
 			if g := platformCall(t, h, "bot", "get", "k1", ""); g.text != blob || g.n != int64(len(blob)) {
 				t.Errorf("get: %v, want the %d-byte blob", g, len(blob))
 			}

@@ -234,10 +234,18 @@ const statSize = 32
 // version's lifetime, rounded up to whole seconds: DefaultTTL, NoExpiry or
 // a positive duration. Every version counts against the quota until it
 // expires: keep counters in state, not here.
+// Any other negative ttl — a deadline already past — is ErrInvalid, never
+// "no expiry".
 func StoragePut(bucket, key string, data []byte, class Class, ttl time.Duration) error {
-	ttlS := int64(-1)
-	if ttl >= 0 {
-		ttlS = int64((ttl + time.Second - 1) / time.Second)
+	var ttlS int64
+	switch {
+	case ttl == NoExpiry:
+		ttlS = -1
+	case ttl < 0:
+		return ErrInvalid
+	default:
+		// Rounded up to whole seconds, without overflowing near the maximum.
+		ttlS = int64(ttl/time.Second) + min(1, int64(ttl%time.Second))
 	}
 	return check(hostStoragePut(ptr(bucket), uint32(len(bucket)), ptr(key), uint32(len(key)),
 		bytesPtr(data), uint32(len(data)), uint32(class), ttlS))

@@ -60,6 +60,10 @@ func init() {
 		case "put":
 			err := creto.StoragePut(bucket, res, r.Context(), creto.ClassArtifact, time.Hour)
 			return report("", 0, err)
+		case "put_lapsed":
+			// A lifetime already over is refused, not stored forever.
+			err := creto.StoragePut(bucket, res, r.Context(), creto.ClassArtifact, -time.Second)
+			return report("", 0, err)
 		case "get":
 			b, err := creto.StorageGet(bucket, res)
 			return report(string(b), int64(len(b)), err)
