@@ -1,8 +1,9 @@
 // Package agentid is the rule every service applies to the agent ids it
 // takes: non-empty, bounded, valid UTF-8, without spaces or control
 // characters. Such an id is safe in store keys, log lines, error messages
-// and Cedar entity ids alike, and one service accepts it exactly when the
-// others do.
+// and Cedar entity ids alike. The bound is each service's (NHI and
+// storage 128 bytes, the vault and memory 256); the characters are the
+// same everywhere.
 package agentid
 
 import (

@@ -342,7 +342,7 @@ func (s *Service) servePut(w http.ResponseWriter, r *http.Request, caller Caller
 	body := &limitedBody{r: r.Body, max: maxSize}
 	md, err := s.Store(r.Context(), caller, req, body)
 	if err != nil {
-		if body.cut != nil {
+		if body.cut != nil && !errors.Is(err, ErrTooLarge) {
 			// The client's upload broke off: its refusal, not the node's
 			// failure, whatever Store made of the short read.
 			err = fmt.Errorf("%w: the upload was cut short: %v", ErrInvalidArgument, body.cut)
@@ -410,6 +410,10 @@ func writeError(w http.ResponseWriter, err error) {
 		status, msg = http.StatusBadRequest, "the upload does not match the URL"
 	case errors.Is(err, ErrRetained):
 		status, msg = http.StatusConflict, "the object is under retention"
+	case errors.Is(err, ErrEncryptionFailed):
+		// The owner lost its key (suspended, revoked, expired) after the
+		// URL was issued: a refusal, like the issuer's lost access.
+		status, msg = http.StatusForbidden, "the URL's owner cannot receive objects (any more)"
 	case errors.Is(err, ErrClosed):
 		status, msg = http.StatusServiceUnavailable, "unavailable"
 	}

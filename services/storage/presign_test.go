@@ -248,6 +248,9 @@ func TestPresignedPutCutShort(t *testing.T) {
 // the upload — unknown to NHI, or suspended — rather than failing when used.
 func TestPresignPutNeedsAnOwnerWithAKey(t *testing.T) {
 	p := newPresignEnv(t, testConfig())
+	// Issued while bob could receive objects, used after he was suspended:
+	// a refusal (403), not the node's failure.
+	issued := p.presign(Caller{Agent: "bob"}, PresignRequest{Op: PresignPut, Ref: StorageRef{Bucket: "up", Key: "early"}, Classification: Artifact})
 	for _, owner := range []string{"ghost", "bob"} {
 		if owner == "bob" {
 			suspended := nhi.StatusSuspended
@@ -260,6 +263,9 @@ func TestPresignPutNeedsAnOwnerWithAKey(t *testing.T) {
 		if !errors.Is(err, ErrEncryptionFailed) {
 			t.Fatalf("a PUT URL for %s: %v", owner, err)
 		}
+	}
+	if status, body, _ := p.do(http.MethodPut, issued.URL, strings.NewReader("x"), nil); status != http.StatusForbidden {
+		t.Fatalf("a PUT URL of a suspended owner: %d %s", status, body)
 	}
 	p.unchanged("after refused PUT URLs", 0, 0)
 }

@@ -302,5 +302,7 @@ export class Timestamp {
 export function consensusTimestamp(out: usize): i32 {
   const n = hostConsensusTimestamp(out, TIMESTAMP_MAX);
   if (n < 0) return n;
-  return n < 20 || n > <i32>TIMESTAMP_MAX ? -4 : n;
+  // Flags other than bit 0 are a record this SDK does not know: refused,
+  // as the other SDKs refuse it.
+  return n < 20 || n > <i32>TIMESTAMP_MAX || (load<u32>(out + 16) & ~1) != 0 ? -4 : n;
 }
