@@ -108,9 +108,14 @@ func readSpool(path string, log *slog.Logger) ([]*pending, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
+		if errors.Is(err, frames.ErrDamaged) {
 			log.Warn("creto client: audit spool: ignoring a damaged tail", "path", path, "offset", off, "err", err)
 			break
+		}
+		if err != nil {
+			// Not damage but a failed read: the spool is rewritten from
+			// what was read, so going on would drop the rest.
+			return nil, err
 		}
 		off += n
 		switch typ {
@@ -148,7 +153,7 @@ func readSpoolFrame(r *bufio.Reader) (typ byte, seq uint64, body []byte, n int64
 	}
 	typ = payload[0]
 	if typ != frameEvent && typ != frameSettle {
-		return 0, 0, nil, 0, fmt.Errorf("frame type %d", typ)
+		return 0, 0, nil, 0, fmt.Errorf("%w: frame type %d", frames.ErrDamaged, typ)
 	}
 	return typ, binary.BigEndian.Uint64(payload[1:9]), payload[9:], n, nil
 }

@@ -20,6 +20,12 @@ import (
 // HeaderSize is the bytes a frame adds to its payload.
 const HeaderSize = 8
 
+// ErrDamaged marks a frame that is torn (short), fails its checksum or
+// has an impossible length: what a crash leaves at the end of a file, which
+// a reader may cut. Any other error from Read is the file's own (an I/O
+// error), after which nothing may be cut.
+var ErrDamaged = errors.New("damaged frame")
+
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // Append appends to dst one frame whose payload is parts, concatenated.
@@ -36,26 +42,36 @@ func Append(dst []byte, parts ...[]byte) []byte {
 }
 
 // Read reads the next frame and returns its payload and the frame's size.
-// It returns io.EOF at a clean end, and an error for a frame that is torn,
-// fails its checksum, or whose payload is not minSize to maxSize bytes.
+// It returns io.EOF at a clean end; an error matching ErrDamaged for a
+// frame that is torn, fails its checksum, or whose payload is not minSize
+// to maxSize bytes; and the reader's own error otherwise.
 func Read(r *bufio.Reader, minSize, maxSize int) (payload []byte, n int64, err error) {
 	var hdr [HeaderSize]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, 0, io.EOF
-		}
-		return nil, 0, fmt.Errorf("short frame header: %v", err)
+		return nil, 0, readErr(err, true)
 	}
 	size := binary.BigEndian.Uint32(hdr[:4])
 	if size < uint32(minSize) || size > uint32(maxSize) {
-		return nil, 0, fmt.Errorf("frame length %d", size)
+		return nil, 0, fmt.Errorf("%w: frame length %d", ErrDamaged, size)
 	}
 	payload = make([]byte, size)
 	if _, err := io.ReadFull(r, payload); err != nil {
-		return nil, 0, fmt.Errorf("short frame: %v", err)
+		return nil, 0, readErr(err, false)
 	}
 	if crc32.Checksum(payload, crcTable) != binary.BigEndian.Uint32(hdr[4:]) {
-		return nil, 0, errors.New("checksum mismatch")
+		return nil, 0, fmt.Errorf("%w: checksum mismatch", ErrDamaged)
 	}
 	return payload, int64(HeaderSize) + int64(size), nil
+}
+
+// readErr classifies a failed io.ReadFull: nothing at all where a header
+// would start is a clean end, any other shortfall a tear.
+func readErr(err error, header bool) error {
+	switch {
+	case header && err == io.EOF:
+		return io.EOF
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: short frame", ErrDamaged)
+	}
+	return fmt.Errorf("reading a frame: %w", err)
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/iotest"
 )
 
 func TestRoundTripAndTears(t *testing.T) {
@@ -36,7 +38,7 @@ func TestRoundTripAndTears(t *testing.T) {
 	}
 	// Every tear inside the last frame reads back the first two, then fails.
 	for cut := whole + 1; cut < len(buf); cut++ {
-		if got, err := read(buf[:cut]); err == nil || errors.Is(err, io.EOF) || strings.Join(got, ",") != "one,two" {
+		if got, err := read(buf[:cut]); !errors.Is(err, ErrDamaged) || strings.Join(got, ",") != "one,two" {
 			t.Fatalf("cut at %d: %v %v", cut, got, err)
 		}
 	}
@@ -44,9 +46,19 @@ func TestRoundTripAndTears(t *testing.T) {
 	for i := whole; i < len(buf); i++ {
 		bad := bytes.Clone(buf)
 		bad[i] ^= 0x10
-		if got, err := read(bad); err == nil || errors.Is(err, io.EOF) || len(got) != 2 {
+		if got, err := read(bad); !errors.Is(err, ErrDamaged) || len(got) != 2 {
 			t.Fatalf("bit flipped at %d: %v %v", i, got, err)
 		}
+	}
+	// The reader's own failure is not damage: nothing may be cut for it.
+	failing := bufio.NewReader(io.MultiReader(bytes.NewReader(buf[:whole+3]), iotest.ErrReader(syscall.EIO)))
+	for range 2 {
+		if _, _, err := Read(failing, 1, 16); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := Read(failing, 1, 16); !errors.Is(err, syscall.EIO) || errors.Is(err, ErrDamaged) {
+		t.Fatalf("an I/O error: %v", err)
 	}
 	// Payloads outside the bounds are refused.
 	if _, _, err := Read(bufio.NewReader(bytes.NewReader(Append(nil, make([]byte, 17)))), 1, 16); err == nil {

@@ -82,10 +82,15 @@ func (s *spool) load() error {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
+		if errors.Is(err, frames.ErrDamaged) {
 			// A torn or damaged tail: keep what came before it.
 			s.log.Warn("audit spool: cutting a damaged tail", "path", s.path, "offset", off, "error", err)
 			break
+		}
+		if err != nil {
+			// The file could not be read: cutting it here would drop the
+			// events after this point, so the spool does not open.
+			return err
 		}
 		s.durable = append(s.durable, spooled{seq: seq, ev: ev})
 		off += n
@@ -119,7 +124,7 @@ func readFrame(r *bufio.Reader) (Event, uint64, int64, error) {
 	leaf := appendLeafHeader(make([]byte, 0, leafHeaderSize+len(payload)-9), 0, 0)
 	r2, err := decodeLeaf(append(leaf, payload[9:]...))
 	if err != nil || class > Critical {
-		return Event{}, 0, 0, fmt.Errorf("bad event: %v", err)
+		return Event{}, 0, 0, fmt.Errorf("%w: bad event: %v", frames.ErrDamaged, err)
 	}
 	r2.LoggedAt = time.Time{}
 	return Event{Class: class, Record: r2}, seq, n, nil
