@@ -20,7 +20,8 @@ import (
 
 // `creto storage`: a node's object store (docs/storage.md) from the
 // command line, through the Go storage client, so objects of any size
-// stream in bounded memory and every content hash is checked. The caller
+// stream in bounded memory and a read counts only once the node, which
+// checks the version's content hash, has ended the stream cleanly. The caller
 // is an agent (--token) or an operator acting as the agent --as names.
 
 func newStorageCmd() *cobra.Command {
@@ -286,7 +287,8 @@ func newStorageGetCmd() *cobra.Command {
 		Long: `get streams a version of BUCKET/KEY from the node: the latest, or
 --version's. With FILE it is written to a temporary file in FILE's
 directory, synced, and renamed to FILE only once the whole object arrived
-and its content hash matched: FILE is never left partial, and an existing
+and the node confirmed its content hash (the hash is keyed per owner, so
+only the node can check it): FILE is never left partial, and an existing
 FILE is untouched when the fetch fails. FILE gets mode 0600.
 
 Without FILE (or with -) the object goes to standard output as it
@@ -322,7 +324,7 @@ damaged and must be discarded.`,
 
 // writeAtomically writes r to path through a temporary file beside it,
 // synced and renamed only when r ended with io.EOF — for an ObjectReader,
-// once the whole object arrived and its hash matched.
+// once the whole object arrived and the node confirmed its hash.
 func writeAtomically(path string, r io.Reader) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".creto-*")
