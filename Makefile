@@ -231,7 +231,7 @@ $(WASM)/wat/build/raw/$(1).wasm: $(2) sdk/wat/creto.wat | wasm-tools
 $(call wasm-annotate,wat,$(1),$(3))
 endef
 
-$(WASM)/rust/build/raw/libcreto.rlib: $(wildcard sdk/rust/src/*.rs) | wasm-tools
+$(WASM)/rust/build/raw/libcreto.rlib: sdk/rust/src/lib.rs $(wildcard sdk/rust/src/*.rs) | wasm-tools
 	@mkdir -p $(@D)
 	$(RUSTC_WASM) $(RUSTFLAGS_WASM) --crate-type rlib --crate-name creto -o $@ $<
 
