@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -200,20 +199,7 @@ func (s *spool) poke() {
 // run writes what is queued until stopped, then what is left.
 func (s *spool) run() {
 	defer close(s.done)
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	for {
-		select {
-		case <-s.wake:
-		case <-retry.C:
-		case <-s.stop:
-			s.flush()
-			return
-		}
-		if !s.flush() {
-			retry.Reset(100 * time.Millisecond)
-		}
-	}
+	frames.WriteLoop(s.wake, s.stop, s.flush)
 }
 
 // flush writes and fsyncs the queued frames, then empties the file if

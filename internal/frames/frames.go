@@ -1,6 +1,6 @@
-// Package frames is the record format of the audit spools, the node's and
-// the client's: length-prefixed, CRC-32C-checked frames appended to a
-// file. A crash can tear only the last frame, and a reader stops at the
+// Package frames is what the audit spools, the node's and the client's,
+// share: their record format — length-prefixed, CRC-32C-checked frames
+// appended to a file — and the loop of the goroutine that writes them. A crash can tear only the last frame, and a reader stops at the
 // first frame that is short or fails its checksum, so what comes before a
 // tear is always read back whole.
 //
@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"time"
 )
 
 // HeaderSize is the bytes a frame adds to its payload.
@@ -74,4 +75,27 @@ func readErr(err error, header bool) error {
 		return fmt.Errorf("%w: short frame", ErrDamaged)
 	}
 	return fmt.Errorf("reading a frame: %w", err)
+}
+
+// retryAfter is how soon WriteLoop tries again after a failed flush.
+const retryAfter = 100 * time.Millisecond
+
+// WriteLoop runs a spool's writer: flush on every wake, again every 100 ms
+// while flush reports a failure, and once more when stop is closed, after
+// which it returns. Emitters only poke wake, so none waits on the disk.
+func WriteLoop(wake, stop <-chan struct{}, flush func() bool) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		select {
+		case <-wake:
+		case <-retry.C:
+		case <-stop:
+			flush()
+			return
+		}
+		if !flush() {
+			retry.Reset(retryAfter)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 func TestRoundTripAndTears(t *testing.T) {
@@ -66,5 +67,42 @@ func TestRoundTripAndTears(t *testing.T) {
 	}
 	if _, _, err := Read(bufio.NewReader(bytes.NewReader(Append(nil))), 1, 16); err == nil {
 		t.Fatal("an undersize frame was read")
+	}
+}
+
+// WriteLoop flushes on a wake, retries a failed flush by itself, and
+// flushes once more when stopped.
+func TestWriteLoop(t *testing.T) {
+	wake, stop, done := make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	calls := make(chan int, 10)
+	n := 0
+	go func() {
+		defer close(done)
+		WriteLoop(wake, stop, func() bool {
+			n++
+			calls <- n
+			return n != 1 // the first flush fails
+		})
+	}()
+	wake <- struct{}{}
+	for want := 1; want <= 2; want++ { // the wake, then the retry unprompted
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("flush %d, want %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("flush %d never came", want)
+		}
+	}
+	close(stop)
+	<-done
+	if got := <-calls; got != 3 {
+		t.Fatalf("the final flush was %d, want 3", got)
+	}
+	select {
+	case got := <-calls:
+		t.Fatalf("a flush after stop: %d", got)
+	default:
 	}
 }

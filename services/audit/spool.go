@@ -149,20 +149,7 @@ func (s *spool) add(evs ...spooled) {
 // writes what is left.
 func (s *spool) run() {
 	defer close(s.done)
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	for {
-		select {
-		case <-s.wake:
-		case <-retry.C:
-		case <-s.stop:
-			s.flush()
-			return
-		}
-		if !s.flush() {
-			retry.Reset(100 * time.Millisecond)
-		}
-	}
+	frames.WriteLoop(s.wake, s.stop, s.flush)
 }
 
 // flush writes everything queued; it reports false if a write failed, in
