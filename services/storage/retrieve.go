@@ -50,17 +50,8 @@ func (s *Service) RetrieveStream(ctx context.Context, caller Caller, ref Storage
 }
 
 func (s *Service) openReader(ctx context.Context, caller Caller, ref StorageRef) (*ObjectReader, error) {
-	if err := validateRef(ref); err != nil {
-		return nil, err
-	}
-	rec, err := s.resolve(ctx, ref, s.now().UnixMilli())
+	rec, err := s.readable(ctx, caller, ref)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(ctx, caller, rec.Owner, rec.ref(), PermRead); err != nil {
-		return nil, err
-	}
-	if err := checkHash(ref.ContentHash, rec.ContentHash); err != nil {
 		return nil, err
 	}
 	if err := s.acquireStream(ctx); err != nil {
